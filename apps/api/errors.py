@@ -1,0 +1,59 @@
+"""Domain errors that views raise; the exception handler turns them into envelopes."""
+
+from django.utils.translation import gettext_lazy as _
+from rest_framework import status
+from rest_framework.exceptions import APIException
+
+
+class ApiError(APIException):
+    """An error with a stable ``code`` and an optional ``Retry-After`` in seconds."""
+
+    retry_after: int | None = None
+
+    def __init__(self, detail=None, code=None, retry_after: int | None = None):
+        super().__init__(detail, code)
+        if retry_after is not None:
+            self.retry_after = retry_after
+
+
+class InvalidInput(ApiError):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "invalid"
+    default_detail = _("Invalid input.")
+
+
+class UnknownOperation(ApiError):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "unknown_operation"
+    default_detail = _("Unknown operation.")
+
+
+class ResourceNotFound(ApiError):
+    status_code = status.HTTP_404_NOT_FOUND
+    default_code = "not_found"
+    default_detail = _("Not found.")
+
+
+class Conflict(ApiError):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+    default_detail = _("The request conflicts with the stored value.")
+
+
+class PayloadTooLarge(ApiError):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "payload_too_large"
+    default_detail = _("The request is too large.")
+
+
+class QueueFull(ApiError):
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    default_code = "queue_full"
+    default_detail = _("The inference queue is full. Retry later.")
+
+
+class ServiceUnavailable(ApiError):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "unavailable"
+    default_detail = _("A dependency of the gateway is unavailable. Retry later.")
+    retry_after = 1

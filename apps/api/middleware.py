@@ -1,0 +1,50 @@
+import logging
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.utils.translation import gettext as _
+
+from .envelope import error_response
+
+logger = logging.getLogger(__name__)
+
+API_PREFIX = "/api/"
+
+
+class ApiErrorMiddleware:
+    """Keeps every /api/ response in the envelope, even when Django itself fails.
+
+    DRF views shape their own errors; this covers what happens outside them: bodies
+    over the size limit (refused before they are read), and exceptions raised by
+    other middleware or URL resolution.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if not request.path.startswith(API_PREFIX):
+            return self.get_response(request)
+        if self._declared_length(request) > settings.REDGX_MAX_BODY_BYTES:
+            return self._too_large()
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not request.path.startswith(API_PREFIX):
+            return None
+        if isinstance(exception, RequestDataTooBig):
+            return self._too_large()
+        logger.exception("Unhandled error for %s %s", request.method, request.path)
+        return error_response(500, "server_error", _("Internal server error."))
+
+    @staticmethod
+    def _declared_length(request) -> int:
+        try:
+            return int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return 0
+
+    @staticmethod
+    def _too_large():
+        message = _("The request body is larger than %(limit)d bytes.") % {"limit": settings.REDGX_MAX_BODY_BYTES}
+        return error_response(413, "payload_too_large", message)

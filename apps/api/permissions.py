@@ -1,0 +1,30 @@
+from django.utils.translation import gettext as _
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.permissions import BasePermission
+
+
+class NamespaceGrantPermission(BasePermission):
+    """Allows a request when its key holds the operation's permission in the URL's namespace.
+
+    Views declare what they need through ``required_permission()``; a namespace the
+    key has no grant for, existing or not, is refused the same way.
+    """
+
+    def has_permission(self, request, view) -> bool:
+        namespace = view.kwargs.get("namespace")
+        permission = view.required_permission()
+        key = request.auth
+        if key is None or namespace is None:
+            return False
+        if namespace not in key.grants:
+            raise PermissionDenied(
+                _("This API key has no access to namespace '%(namespace)s'.") % {"namespace": namespace},
+                code="namespace_forbidden",
+            )
+        if not key.allows(namespace, permission):
+            raise PermissionDenied(
+                _("This API key has no %(permission)s permission in namespace '%(namespace)s'.")
+                % {"permission": permission.value, "namespace": namespace},
+                code="permission_denied",
+            )
+        return True

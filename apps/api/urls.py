@@ -1,0 +1,18 @@
+from django.urls import re_path
+
+from apps.data.views import KvViewSet
+from apps.inference.views import InferenceViewSet, JobViewSet
+
+from .views import api_not_found
+
+# A namespace segment that is not a valid name still routes, so that the key's
+# grants decide (403) rather than the router (404).
+NS = r"^v1/ns/(?P<namespace>[^/]+)"
+
+urlpatterns = [
+    # The key is the rest of the path and may itself contain "/".
+    re_path(rf"{NS}/kv/(?P<key>.*)$", KvViewSet.as_operation_view(), name="kv"),
+    re_path(rf"{NS}/gpu/(?P<task>[a-z_]+)/(?P<req_id>[^/]+)$", JobViewSet.as_operation_view(), name="job"),
+    re_path(rf"{NS}/gpu/(?P<task>[a-z_]+)$", InferenceViewSet.as_operation_view(), name="submit"),
+    re_path(r"^(?P<path>.*)$", api_not_found),
+]

@@ -1,0 +1,16 @@
+"""Test settings: real PostgreSQL and Redis on this machine, separate Redis databases per role."""
+
+import os
+
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/redgx")
+os.environ.setdefault("REDGX_DATA_REDIS_URL", "redis://127.0.0.1:6379/14")
+os.environ.setdefault("REDGX_INFERENCE_REDIS_URL", "redis://127.0.0.1:6379/15")
+os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-that-is-long-enough-for-checks")
+
+from .base import *  # noqa: F403
+
+# Tests fail fast instead of waiting on a retry schedule meant for production.
+REDGX_JOB_MAX_RETRIES = 2
+REDGX_JOB_MIN_BACKOFF_MS = 50
+REDGX_JOB_MAX_BACKOFF_MS = 200
+REDGX_KEY_USAGE_FLUSH_S = 0

@@ -1,0 +1,170 @@
+"""Shared fixtures: personas with API keys, clean Redis databases, a Dramatiq worker process."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.test import Client
+
+from apps.core.redis import data_redis, inference_redis
+from apps.tenancy.keys import create_api_key
+from apps.tenancy.permissions import Permission
+
+ROOT = Path(__file__).resolve().parent.parent
+READ, WRITE = Permission.READ, Permission.WRITE
+
+
+@pytest.fixture(autouse=True)
+def clean_redis():
+    """Each test starts with empty data and inference Redis databases (14 and 15 on the local server)."""
+    for client in (data_redis(), inference_redis()):
+        client.flushdb()
+    yield
+
+
+def make_key(grants: dict[str, set[Permission]], **kwargs) -> str:
+    return create_api_key("test", grants, create_namespaces=True, **kwargs).plain_key
+
+
+@pytest.fixture
+def owner_key(db) -> str:
+    """Reads and writes namespace alpha."""
+    return make_key({"alpha": {READ, WRITE}})
+
+
+@pytest.fixture
+def reader_key(db) -> str:
+    """Reads namespace alpha only."""
+    return make_key({"alpha": {READ}})
+
+
+@pytest.fixture
+def outsider_key(db) -> str:
+    """Reads and writes namespace beta, nothing in alpha."""
+    return make_key({"beta": {READ, WRITE}})
+
+
+class ApiClient:
+    """A Django test client that sends JSON and an API key."""
+
+    def __init__(self, key: str | None):
+        self.client = Client()
+        self.key = key
+
+    def request(self, method: str, path: str, body=None, *, raw: bytes | None = None, **extra):
+        headers = {"HTTP_X_API_KEY": self.key} if self.key else {}
+        headers.update(extra)
+        import json
+
+        data = raw if raw is not None else (json.dumps(body) if body is not None else "")
+        return self.client.generic(method, path, data, content_type="application/json", **headers)
+
+    def get(self, path, **extra):
+        return self.request("GET", path, **extra)
+
+    def put(self, path, body=None, **extra):
+        return self.request("PUT", path, body, **extra)
+
+    def post(self, path, body=None, **extra):
+        return self.request("POST", path, body, **extra)
+
+    def delete(self, path, **extra):
+        return self.request("DELETE", path, **extra)
+
+
+@pytest.fixture
+def owner(owner_key) -> ApiClient:
+    return ApiClient(owner_key)
+
+
+@pytest.fixture
+def reader(reader_key) -> ApiClient:
+    return ApiClient(reader_key)
+
+
+@pytest.fixture
+def outsider(outsider_key) -> ApiClient:
+    return ApiClient(outsider_key)
+
+
+@pytest.fixture
+def anonymous() -> ApiClient:
+    return ApiClient(None)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def subprocess_env(**overrides: str) -> dict[str, str]:
+    """Environment for a gateway process that shares this test run's databases."""
+    database = settings.DATABASES["default"]
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "redgx_project.settings.test",
+        "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{connection.settings_dict['NAME']}",
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.update(overrides)
+    return env
+
+
+class ManagedProcess:
+    """A child process whose output goes to a log file under test-artifacts/."""
+
+    def __init__(self, name: str, args: list[str], env: dict[str, str]):
+        log_dir = ROOT / "test-artifacts"
+        log_dir.mkdir(exist_ok=True)
+        self.log_path = log_dir / f"{name}.log"
+        self.log = self.log_path.open("wb")
+        self.process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+
+    def output(self) -> str:
+        self.log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, sig)
+
+    def stop(self, timeout: float = 15) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                self.process.wait(5)
+        self.log.close()
+
+
+def start_worker(name: str, engine_url: str, **overrides: str) -> ManagedProcess:
+    env = subprocess_env(REDGX_EMBED_ENGINE_URL=engine_url, **overrides)
+    args = [sys.executable, "-m", "dramatiq", "apps.inference.worker", "--processes", "1", "--threads", "40"]
+    return ManagedProcess(name, args, env)
+
+
+def start_web(name: str, port: int, **overrides: str) -> ManagedProcess:
+    env = subprocess_env(PORT=str(port), **overrides)
+    args = [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py", "redgx_project.wsgi:application"]
+    process = ManagedProcess(name, args, env)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return process
+        except httpx.TransportError:
+            time.sleep(0.2)
+    process.stop()
+    raise RuntimeError(f"gunicorn did not start:\n{process.output()}")

@@ -1,0 +1,179 @@
+import time
+
+import pytest
+
+from apps.core.redis import data_redis
+
+KV = "/api/v1/ns/alpha/kv/"
+
+
+def data_of(response, status: int = 200) -> dict:
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert body["ok"] is True
+    return body["data"]
+
+
+def error_code(response) -> str:
+    return response.json()["error"]["code"]
+
+
+def test_set_then_get(owner):
+    assert data_of(owner.put(KV + "greeting", {"value": "안녕하세요"})) == {"key": "greeting", "written": True}
+    data = data_of(owner.get(KV + "greeting"))
+    assert data == {"key": "greeting", "value": "안녕하세요", "encoding": "utf-8", "ttl_ms": None}
+    assert data_redis().get("ns:alpha:greeting") == "안녕하세요".encode()
+
+
+def test_get_missing_is_404(owner):
+    response = owner.get(KV + "missing")
+    assert response.status_code == 404
+    assert error_code(response) == "key_not_found"
+
+
+def test_empty_value_is_stored(owner):
+    data_of(owner.put(KV + "empty", {"value": ""}))
+    assert data_of(owner.get(KV + "empty"))["value"] == ""
+
+
+def test_binary_value_comes_back_as_base64(owner):
+    data_redis().set("ns:alpha:blob", b"\xff\x00\xfe")
+    data = data_of(owner.get(KV + "blob"))
+    assert data["encoding"] == "base64"
+    assert data["value"] == "/wD+"
+
+
+def test_set_with_ttl_seconds(owner):
+    data_of(owner.put(KV + "session", {"value": "v", "ttl": 100}))
+    ttl_ms = data_of(owner.get(KV + "session"))["ttl_ms"]
+    assert 99_000 < ttl_ms <= 100_000
+    assert 99 <= data_redis().ttl("ns:alpha:session") <= 100
+
+
+def test_set_with_ttl_ms_expires(owner):
+    data_of(owner.put(KV + "flash", {"value": "v", "ttl_ms": 50}))
+    assert data_redis().pttl("ns:alpha:flash") <= 50
+    time.sleep(0.1)
+    assert owner.get(KV + "flash").status_code == 404
+
+
+def test_set_replaces_ttl_like_redis(owner):
+    data_of(owner.put(KV + "k", {"value": "v", "ttl": 100}))
+    data_of(owner.put(KV + "k", {"value": "w"}))
+    assert data_of(owner.get(KV + "k"))["ttl_ms"] is None
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"value": "v", "ttl": 0}, "ttl"),
+        ({"value": "v", "ttl": -5}, "ttl"),
+        ({"value": "v", "ttl": "10"}, "ttl"),
+        ({"value": "v", "ttl": 1.5}, "ttl"),
+        ({"value": "v", "ttl": True}, "ttl"),
+        ({"value": "v", "ttl_ms": 2**70}, "ttl_ms"),
+        ({"value": "v", "ttl": 5, "ttl_ms": 5000}, "ttl_ms"),
+        ({"value": 42}, "value"),
+        ({"value": None}, "value"),
+        ({"value": ["a"]}, "value"),
+        ({}, "value"),
+        ({"value": "v", "nx": "yes"}, "nx"),
+        ({"value": "v", "nx": True, "xx": True}, "xx"),
+    ],
+)
+def test_invalid_set_names_the_field(owner, body, field):
+    response = owner.put(KV + "k", body)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "invalid"
+    assert field in error["fields"]
+    assert f"'{field}'" in error["message"]
+    assert data_redis().exists("ns:alpha:k") == 0
+
+
+def test_nx_writes_only_new_keys(owner):
+    assert data_of(owner.put(KV + "k", {"value": "first", "nx": True}))["written"] is True
+    assert data_of(owner.put(KV + "k", {"value": "second", "nx": True}))["written"] is False
+    assert data_redis().get("ns:alpha:k") == b"first"
+
+
+def test_xx_writes_only_existing_keys(owner):
+    assert data_of(owner.put(KV + "k", {"value": "v", "xx": True}))["written"] is False
+    assert data_redis().exists("ns:alpha:k") == 0
+    data_of(owner.put(KV + "k", {"value": "v"}))
+    assert data_of(owner.put(KV + "k", {"value": "w", "xx": True}))["written"] is True
+    assert data_redis().get("ns:alpha:k") == b"w"
+
+
+def test_value_over_limit_is_413(owner, settings):
+    settings.REDGX_MAX_VALUE_BYTES = 10
+    response = owner.put(KV + "k", {"value": "x" * 11})
+    assert response.status_code == 413
+    assert error_code(response) == "payload_too_large"
+    assert data_redis().exists("ns:alpha:k") == 0
+
+
+def test_delete(owner):
+    data_of(owner.put(KV + "k", {"value": "v"}))
+    assert data_of(owner.delete(KV + "k")) == {"key": "k", "deleted": 1}
+    assert data_of(owner.delete(KV + "k")) == {"key": "k", "deleted": 0}
+    assert data_redis().exists("ns:alpha:k") == 0
+
+
+def test_incr_from_missing_key(owner):
+    assert data_of(owner.post(KV + "counter?op=incr"))["value"] == 1
+    assert data_of(owner.post(KV + "counter?op=incr", {"by": 41}))["value"] == 42
+    assert data_redis().get("ns:alpha:counter") == b"42"
+
+
+def test_decr(owner):
+    data_of(owner.post(KV + "counter?op=incr", {"by": 10}))
+    assert data_of(owner.post(KV + "counter?op=decr", {"by": 3}))["value"] == 7
+    assert data_of(owner.post(KV + "counter?op=incr", {"by": -8}))["value"] == -1
+
+
+def test_incr_by_float(owner):
+    data_of(owner.put(KV + "price", {"value": "10.5"}))
+    assert data_of(owner.post(KV + "price?op=incr", {"by": 0.25}))["value"] == 10.75
+
+
+def test_incr_on_text_is_409(owner):
+    data_of(owner.put(KV + "k", {"value": "hello"}))
+    response = owner.post(KV + "k?op=incr")
+    assert response.status_code == 409
+    assert error_code(response) == "not_integer"
+    assert data_redis().get("ns:alpha:k") == b"hello"
+
+
+def test_incr_overflow_is_409(owner):
+    data_of(owner.put(KV + "k", {"value": str(2**63 - 1)}))
+    response = owner.post(KV + "k?op=incr")
+    assert response.status_code == 409
+    assert error_code(response) == "overflow"
+
+
+@pytest.mark.parametrize("by", ["5", True, None, [1], 2**64])
+def test_incr_rejects_bad_amount(owner, by):
+    response = owner.post(KV + "k?op=incr", {"by": by})
+    assert response.status_code == 400
+    assert "by" in response.json()["error"]["fields"]
+    assert data_redis().exists("ns:alpha:k") == 0
+
+
+def test_decr_of_int64_min_is_400(owner):
+    response = owner.post(KV + "k?op=decr", {"by": -(2**63)})
+    assert response.status_code == 400
+
+
+def test_wrong_type_is_409(owner):
+    data_redis().hset("ns:alpha:hash", "field", "v")
+    response = owner.get(KV + "hash")
+    assert response.status_code == 409
+    assert error_code(response) == "wrong_type"
+
+
+def test_reader_can_get_but_not_incr(owner, reader):
+    data_of(owner.put(KV + "k", {"value": "1"}))
+    assert data_of(reader.get(KV + "k"))["value"] == "1"
+    assert reader.post(KV + "k?op=incr").status_code == 403
+    assert data_redis().get("ns:alpha:k") == b"1"
