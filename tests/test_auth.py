@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from apps.tenancy.models import ApiKey, Grant
 
-from .conftest import READ, WRITE, ApiClient, make_key
+from .conftest import READ, ApiClient, make_key
 
 KV = "/api/v1/ns/alpha/kv/greeting"
 

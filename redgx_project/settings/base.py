@@ -176,5 +176,6 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("REDGX_LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.server": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
     },
 }

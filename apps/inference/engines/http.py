@@ -52,7 +52,9 @@ def post_json(client: httpx.Client, path: str, payload: dict):
             ) from exc
 
     detail = _error_text(response)
-    transient = response.status_code == 429 or response.status_code >= 500
+    # TEI answers 424 when its backend fails during inference (for example out of memory),
+    # which a later retry may not hit.
+    transient = response.status_code in {424, 429} or response.status_code >= 500
     if transient:
         logger.warning("Engine %s%s answered %d: %s", client.base_url, path, response.status_code, detail)
         code = "engine_busy" if response.status_code == 429 else "engine_unavailable"
