@@ -1,6 +1,7 @@
 """Inference routes: submit under /gpu/{task}, poll under /gpu/{task}/{req_id}."""
 
 import logging
+from datetime import UTC, datetime
 
 import redis.exceptions
 from django.conf import settings
@@ -59,6 +60,13 @@ class InferenceViewSet(OperationViewSet):
         )
 
 
+def iso_time(timestamp: float | None) -> str | None:
+    """Format a Unix time as ISO 8601 in UTC with milliseconds."""
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 class JobViewSet(OperationViewSet):
     @operation("GET", "status", Permission.READ, default=True)
     def status(self, request, namespace: str, task: str, req_id: str) -> Response:
@@ -72,10 +80,10 @@ class JobViewSet(OperationViewSet):
             "task": job.task,
             "status": job.status,
             "attempts": job.attempts,
-            "created_at": job.created_at,
-            "started_at": job.started_at,
-            "finished_at": job.finished_at,
-            "expires_at": job.expires_at,
+            "created_at": iso_time(job.created_at),
+            "started_at": iso_time(job.started_at),
+            "finished_at": iso_time(job.finished_at),
+            "expires_at": iso_time(job.expires_at),
         }
         if job.result is not None:
             body.update(job.result)
