@@ -1,5 +1,7 @@
 """Embed jobs through a real Dramatiq worker process and a fake TEI engine on loopback."""
 
+import time
+
 import pytest
 
 from apps.inference import jobs
@@ -147,3 +149,30 @@ def test_result_expires_after_result_ttl(owner, db, settings):
     from apps.core.redis import inference_redis
 
     assert 0 < inference_redis().ttl(jobs.job_key(req_id)) <= 60
+
+
+def test_job_survives_a_killed_worker(owner, engine):
+    """A worker killed mid-call loses nothing: another worker picks the message up."""
+    recovery = {"REDGX_WORKER_HEARTBEAT_TIMEOUT_MS": "2000", "REDGX_BROKER_MAINTENANCE_CHANCE": "1000000"}
+    engine.latency_s = 30
+    first = start_worker("embed-worker-killed", engine.url, **recovery)
+    try:
+        req_id = submit(owner, {"inputs": ["survivor"]})
+        deadline = time.monotonic() + 15
+        while engine.calls == [] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert engine.calls == [1], first.output()
+        assert jobs.get_job(req_id).status == jobs.JobStatus.PROCESSING
+    finally:
+        first.kill()
+        first.stop()
+
+    engine.latency_s = 0
+    second = start_worker("embed-worker-recovery", engine.url, **recovery)
+    try:
+        data = wait_for_final(owner, req_id, second, timeout=30)
+    finally:
+        second.stop()
+    assert data["status"] == "done"
+    assert data["vectors"] == [fake_embedding("survivor")]
+    assert engine.calls == [1, 1]

@@ -12,6 +12,8 @@ def setup_broker() -> RedisBroker:
     broker = RedisBroker(
         client=inference_redis(),
         namespace=settings.REDGX_DRAMATIQ_NAMESPACE,
+        heartbeat_timeout=settings.REDGX_WORKER_HEARTBEAT_TIMEOUT_MS,
+        maintenance_chance=settings.REDGX_BROKER_MAINTENANCE_CHANCE,
         middleware=[
             AgeLimit(),
             TimeLimit(),

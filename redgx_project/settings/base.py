@@ -153,6 +153,12 @@ REDGX_QUEUE_FULL_RETRY_AFTER_S = env.int("REDGX_QUEUE_FULL_RETRY_AFTER_S", defau
 REDGX_JOB_MAX_RETRIES = env.int("REDGX_JOB_MAX_RETRIES", default=5)
 REDGX_JOB_MIN_BACKOFF_MS = env.int("REDGX_JOB_MIN_BACKOFF_MS", default=500)
 REDGX_JOB_MAX_BACKOFF_MS = env.int("REDGX_JOB_MAX_BACKOFF_MS", default=30_000)
+# A worker silent this long counts as dead, and its unacknowledged messages go back to
+# the queue. Keep it above the longest engine call: a worker whose threads are all busy
+# sends no heartbeat, and a live worker taken for dead makes its jobs run twice.
+REDGX_WORKER_HEARTBEAT_TIMEOUT_MS = env.int("REDGX_WORKER_HEARTBEAT_TIMEOUT_MS", default=60_000)
+# How many broker commands in a million also look for dead workers (Dramatiq's default: 1000).
+REDGX_BROKER_MAINTENANCE_CHANCE = env.int("REDGX_BROKER_MAINTENANCE_CHANCE", default=1000)
 
 REDGX_EMBED_MAX_INPUTS = env.int("REDGX_EMBED_MAX_INPUTS", default=256)
 REDGX_EMBED_MAX_INPUT_CHARS = env.int("REDGX_EMBED_MAX_INPUT_CHARS", default=8192)
