@@ -32,5 +32,5 @@ class ApiKeyAuthentication(BaseAuthentication):
         return key, key
 
     def authenticate_header(self, request) -> str:
-        # A value here makes DRF answer 401 instead of 403 for missing credentials.
+        # A value here makes DRF return 401 instead of 403 for missing credentials.
         return 'ApiKey header="X-API-Key"'

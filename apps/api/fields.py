@@ -1,7 +1,7 @@
 """Serializer fields that accept only the JSON type they name.
 
-DRF's own fields coerce ("5" becomes 5, 1 becomes "1", "yes" becomes True); an API
-that mirrors Redis must not guess, so these reject anything but the exact type.
+DRF's own fields coerce: "5" becomes 5, 1 becomes "1", "yes" becomes True. An API
+that mirrors Redis must not guess, so these fields reject anything but the exact type.
 """
 
 import math

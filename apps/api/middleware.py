@@ -14,9 +14,9 @@ API_PREFIX = "/api/"
 class ApiErrorMiddleware:
     """Keeps every /api/ response in the envelope, even when Django itself fails.
 
-    DRF views shape their own errors; this covers what happens outside them: bodies
-    over the size limit (refused before they are read), and exceptions raised by
-    other middleware or URL resolution.
+    DRF views shape their own errors. This middleware covers the rest: bodies over
+    the size limit, rejected before they are read, and exceptions raised by other
+    middleware or by URL resolution.
     """
 
     def __init__(self, get_response):

@@ -4,10 +4,10 @@ from rest_framework.permissions import BasePermission
 
 
 class NamespaceGrantPermission(BasePermission):
-    """Allows a request when its key holds the operation's permission in the URL's namespace.
+    """Allows a request when its key has the operation's permission in the URL's namespace.
 
-    Views declare what they need through ``required_permission()``; a namespace the
-    key has no grant for, existing or not, is refused the same way.
+    Views declare what they need through ``required_permission()``. A namespace
+    without a grant is rejected the same way whether it exists or not.
     """
 
     def has_permission(self, request, view) -> bool:

@@ -1,7 +1,7 @@
 """Connections to the two Redis roles.
 
-The data role holds the namespaced keys of the data areas; the inference role
-holds queues, the outbox and control messages. They may be one server or two.
+The data role stores the namespaced keys of the data areas. The inference role
+stores queues, the outbox and control messages. They may be one server or two.
 Connection pools are owned by django-redis and shared by every thread of a process.
 """
 

@@ -1,4 +1,4 @@
-"""How stored bytes are returned: UTF-8 text when they are text, base64 otherwise."""
+"""Encoding of stored bytes in responses: UTF-8 text when they decode, base64 otherwise."""
 
 import base64
 

@@ -1,6 +1,6 @@
 """Inference jobs and their outbox in the inference Redis.
 
-A job is one hash, ``redgx:job:{req_id}``, written before the submit is answered
+A job is one hash, ``redgx:job:{req_id}``, written before the submit returns 202
 and updated by the worker: status, timestamps, attempts, and at the end the result
 or the error. The hash expires REDGX_JOB_TTL_S after submission, and
 REDGX_RESULT_TTL_S after it reaches a final status.

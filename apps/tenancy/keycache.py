@@ -3,8 +3,8 @@
 Each process keeps resolved keys in memory. Any change to a key, its grants or a
 namespace is published on a Redis channel after the transaction commits, and a
 listener thread in every process evicts the affected entries at once. The entry
-TTL bounds the harm of a missed message; while the listener is disconnected it
-drops to one second, so a revocation still takes effect within a second.
+TTL limits the harm of a missed message. While the listener is disconnected the
+TTL drops to one second, so a revocation still takes effect within a second.
 """
 
 import logging
@@ -35,7 +35,7 @@ DISCONNECTED_TTL_S = 1.0
 
 @dataclass(frozen=True)
 class ResolvedKey:
-    """What a request needs to know about its API key, detached from the ORM."""
+    """The API key facts a request needs, detached from the ORM."""
 
     id: int
     prefix: str
@@ -123,8 +123,8 @@ def publish_invalidation(digest: str) -> None:
     try:
         inference_redis().publish(INVALIDATION_CHANNEL, digest)
     except redis.exceptions.RedisError:
-        # Other processes fall back to the short TTL while their listener is down,
-        # but a listener that stays connected would miss this: say so loudly.
+        # Other processes fall back to the short TTL only while their listener is down.
+        # A listener that stays connected misses this message, so log it as an error.
         logger.exception(
             "Could not publish an API key invalidation; other processes keep it for up to %s s",
             settings.REDGX_KEY_CACHE_TTL_S,

@@ -45,8 +45,8 @@ class ApiKeyQuerySet(models.QuerySet):
 class ApiKey(models.Model):
     """A client credential. Only the SHA-256 digest of the secret is stored.
 
-    The plain key has the form ``rgx_<prefix>_<secret>``; the prefix is public and
-    identifies the key in lists and logs, the secret never leaves the response that
+    The plain key has the form ``rgx_<prefix>_<secret>``. The prefix is public and
+    identifies the key in lists and logs. The secret never leaves the response that
     created it.
     """
 
@@ -90,7 +90,7 @@ class ApiKey(models.Model):
 
 
 class Grant(models.Model):
-    """What one API key may do in one namespace."""
+    """The permissions of one API key in one namespace."""
 
     api_key = models.ForeignKey(ApiKey, verbose_name=_("API key"), on_delete=models.CASCADE, related_name="grants")
     namespace = models.ForeignKey(

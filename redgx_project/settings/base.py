@@ -131,15 +131,15 @@ REST_FRAMEWORK = {
     "STRICT_JSON": True,
 }
 
-# Request limits. Bodies past REDGX_MAX_BODY_BYTES answer 413 before they are read.
+# Request limits. A body over REDGX_MAX_BODY_BYTES gets 413 before it is read.
 REDGX_MAX_BODY_BYTES = env.int("REDGX_MAX_BODY_BYTES", default=2 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = REDGX_MAX_BODY_BYTES
 REDGX_MAX_KEY_BYTES = env.int("REDGX_MAX_KEY_BYTES", default=1024)
 REDGX_MAX_VALUE_BYTES = env.int("REDGX_MAX_VALUE_BYTES", default=1024 * 1024)
 
 # API key cache: a resolved key stays in process memory for this long at most.
-# Changes reach every process at once through Redis pub/sub; the TTL bounds the
-# damage of a missed message, and drops to 1 s while the listener is disconnected.
+# Changes reach every process at once through Redis pub/sub. The TTL limits the harm
+# of a missed message, and it drops to 1 s while the listener is disconnected.
 REDGX_KEY_CACHE_TTL_S = env.float("REDGX_KEY_CACHE_TTL_S", default=300.0)
 REDGX_KEY_USAGE_FLUSH_S = env.float("REDGX_KEY_USAGE_FLUSH_S", default=30.0)
 

@@ -1,7 +1,7 @@
 class EngineError(Exception):
     """A failed engine call.
 
-    ``transient`` says whether retrying the same request later may succeed
+    ``transient`` tells whether retrying the same request later may succeed
     (connection errors, timeouts, 429 and 5xx) or not (the engine rejected the input).
     ``message`` is safe to show to the client that submitted the job.
     """

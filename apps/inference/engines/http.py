@@ -36,7 +36,7 @@ def post_json(client: httpx.Client, path: str, payload: dict):
     try:
         response = client.post(path, json=payload)
     except httpx.TimeoutException as exc:
-        raise EngineError("The engine did not answer in time.", transient=True, code="engine_timeout") from exc
+        raise EngineError("The engine did not respond in time.", transient=True, code="engine_timeout") from exc
     except httpx.TransportError as exc:
         raise EngineError(
             f"Could not reach the engine: {type(exc).__name__}.", transient=True, code="engine_unreachable"
@@ -46,24 +46,22 @@ def post_json(client: httpx.Client, path: str, payload: dict):
         try:
             return response.json()
         except ValueError as exc:
-            logger.warning("Engine %s%s answered 200 with a body that is not JSON", client.base_url, path)
-            raise EngineError(
-                "The engine answered with invalid JSON.", transient=True, code="engine_bad_response"
-            ) from exc
+            logger.warning("Engine %s%s returned 200 with a body that is not JSON", client.base_url, path)
+            raise EngineError("The engine returned invalid JSON.", transient=True, code="engine_bad_response") from exc
 
     detail = _error_text(response)
     # TEI answers 424 when its backend fails during inference (for example out of memory),
     # which a later retry may not hit.
     transient = response.status_code in {424, 429} or response.status_code >= 500
     if transient:
-        logger.warning("Engine %s%s answered %d: %s", client.base_url, path, response.status_code, detail)
+        logger.warning("Engine %s%s returned %d: %s", client.base_url, path, response.status_code, detail)
         code = "engine_busy" if response.status_code == 429 else "engine_unavailable"
     else:
         code = "engine_rejected"
     message = (
-        f"The engine answered {response.status_code}: {detail}"
+        f"The engine returned {response.status_code}: {detail}"
         if detail
-        else f"The engine answered {response.status_code}."
+        else f"The engine returned {response.status_code}."
     )
     raise EngineError(message, transient=transient, status=response.status_code, code=code)
 

@@ -18,10 +18,10 @@ class TeiClient:
         reply = post_json(self.http, "/embed", {"inputs": inputs, "normalize": normalize, "truncate": truncate})
         if not _is_vector_list(reply, len(inputs)):
             logger.warning(
-                "Engine %s answered /embed with an unexpected shape for %d inputs", self.base_url, len(inputs)
+                "Engine %s returned an unexpected /embed result shape for %d inputs", self.base_url, len(inputs)
             )
             raise EngineError(
-                "The engine answered with an unexpected result shape.", transient=True, code="engine_bad_response"
+                "The engine returned an unexpected result shape.", transient=True, code="engine_bad_response"
             )
         return reply
 
