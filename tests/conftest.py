@@ -141,13 +141,20 @@ class ManagedProcess:
             os.killpg(self.process.pid, sig)
 
     def stop(self, timeout: float = 15) -> None:
+        """Stop like a supervisor would: SIGTERM to the main process, then SIGKILL to what is left."""
         if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
+            # Only the main process: Dramatiq and gunicorn forward SIGTERM to their own
+            # children, and a second SIGTERM makes a Dramatiq worker quit without cleanup.
+            self.process.terminate()
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
-                self.kill()
-                self.process.wait(5)
+                pass
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait(5)
         self.log.close()
 
 

@@ -16,7 +16,9 @@ def submit(client, body) -> str:
 def wait_for_final(client, req_id: str, worker: ManagedProcess, timeout: float = 20) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        data = client.get(f"{EMBED}/{req_id}").json()["data"]
+        response = client.get(f"{EMBED}/{req_id}")
+        assert response.status_code == 200, response.content
+        data = response.json()["data"]
         if data["status"] in {"done", "failed"}:
             return data
         time.sleep(0.05)

