@@ -1,5 +1,6 @@
 """Shared fixtures: personas with API keys, clean Redis databases, a Dramatiq worker process."""
 
+import contextlib
 import os
 import signal
 import socket
@@ -146,14 +147,10 @@ class ManagedProcess:
             # Only the main process: Dramatiq and gunicorn forward SIGTERM to their own
             # children, and a second SIGTERM makes a Dramatiq worker quit without cleanup.
             self.process.terminate()
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.process.wait(5)
         self.log.close()
 
