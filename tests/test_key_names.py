@@ -57,10 +57,10 @@ def test_glob_characters_are_not_patterns(owner):
     assert data_redis().exists("ns:alpha:apple") == 1
 
 
-def test_empty_name_is_400(owner):
+def test_empty_name_addresses_the_area_not_a_key(owner):
     response = owner.put("/api/v1/ns/alpha/kv/", {"value": "v"})
-    assert response.status_code == 400
-    assert response.json()["error"]["code"] == "invalid_key"
+    assert response.status_code == 405
+    assert response.json()["error"]["code"] == "method_not_allowed"
     assert data_redis().keys("*") == []
 
 

@@ -10,7 +10,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 
 from .envelope import error_detail
-from .errors import Conflict, PayloadTooLarge, ServiceUnavailable
+from .errors import Conflict, InvalidInput, PayloadTooLarge, ServiceUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -19,14 +19,14 @@ _RENAMED_CODES = {"parse_error": "malformed_json", "throttled": "rate_limited"}
 
 
 def envelope_exception_handler(exc, context):
-    exc = _translate(exc)
+    exc = translate_exception(exc)
     if not isinstance(exc, exceptions.APIException):
         view = context.get("view")
         logger.exception("Unhandled error in %s", type(view).__name__ if view else "API view")
         body = error_detail("server_error", _("Internal server error."))
         return _error_response(body, status.HTTP_500_INTERNAL_SERVER_ERROR)
 
-    body = _body_for(exc)
+    body = error_body(exc)
     headers = {}
     retry_after = getattr(exc, "retry_after", None)
     if retry_after is not None:
@@ -45,8 +45,8 @@ def _error_response(body: dict, status_code: int, headers: dict | None = None) -
     return response
 
 
-def _translate(exc: Exception) -> Exception:
-    """Map framework and Redis exceptions to API errors."""
+def translate_exception(exc: Exception) -> Exception:
+    """Map framework and Redis exceptions to API errors; others come back unchanged."""
     if isinstance(exc, Http404):
         return exceptions.NotFound()
     if isinstance(exc, RequestDataTooBig):
@@ -54,12 +54,27 @@ def _translate(exc: Exception) -> Exception:
     if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
         logger.warning("Redis unavailable: %s", exc)
         return ServiceUnavailable(_("Redis is unavailable. Retry later."), code="redis_unavailable")
-    if isinstance(exc, redis.exceptions.ResponseError) and "WRONGTYPE" in str(exc):
-        return Conflict(_("The key holds a value of another type."), code="wrong_type")
+    if isinstance(exc, redis.exceptions.ResponseError):
+        if "WRONGTYPE" in str(exc):
+            return Conflict(_("The key holds a value of another type."), code="wrong_type")
+        # Arguments are validated before they reach Redis, so what Redis still rejects is
+        # about the stored data; its own message says what, and holds no gateway internals.
+        logger.info("Redis rejected a command: %s", exc)
+        return InvalidInput(
+            _("Redis rejected the command: %(error)s") % {"error": _redis_message(exc)}, code="redis_error"
+        )
     return exc
 
 
-def _body_for(exc: exceptions.APIException) -> dict:
+def _redis_message(exc: Exception) -> str:
+    # Pipelines prefix the text with "Command # N (...) of pipeline caused error:", which
+    # would echo namespaced key names.
+    text = str(exc)
+    marker = "of pipeline caused error: "
+    return text.split(marker, 1)[1] if marker in text else text
+
+
+def error_body(exc: exceptions.APIException) -> dict:
     if isinstance(exc, exceptions.ValidationError):
         return _validation_body(exc)
     codes = exc.get_codes()

@@ -24,6 +24,8 @@ class Operation:
     permission: Permission
     handler: str
     default: bool
+    # What the handler runs, for viewsets that share one handler (the data areas).
+    spec: object = None
 
 
 def operation(method: str, name: str, permission: Permission, *, default: bool = False) -> Callable:

@@ -1,6 +1,7 @@
 from django.urls import re_path
 
-from apps.data.views import KvViewSet
+from apps.data.areas import AREAS
+from apps.data.views import area_viewset
 from apps.inference.views import InferenceViewSet, JobViewSet
 
 from .views import api_not_found
@@ -9,9 +10,15 @@ from .views import api_not_found
 # grants decide (403) rather than the router (404).
 NS = r"^v1/ns/(?P<namespace>[^/]+)"
 
-urlpatterns = [
-    # The key is the rest of the path and may itself contain "/".
-    re_path(rf"{NS}/kv/(?P<key>.*)$", KvViewSet.as_operation_view(), name="kv"),
+urlpatterns = []
+for _name, _area in AREAS.items():
+    urlpatterns += [
+        # The key is the rest of the path and may itself contain "/".
+        re_path(rf"{NS}/{_name}/(?P<key>.+)$", area_viewset(_area, collection=False).as_operation_view(), name=_name),
+        re_path(rf"{NS}/{_name}/$", area_viewset(_area, collection=True).as_operation_view(), name=f"{_name}-keys"),
+    ]
+
+urlpatterns += [
     re_path(rf"{NS}/gpu/(?P<task>[a-z_]+)/(?P<req_id>[^/]+)$", JobViewSet.as_operation_view(), name="job"),
     re_path(rf"{NS}/gpu/(?P<task>[a-z_]+)$", InferenceViewSet.as_operation_view(), name="submit"),
     re_path(r"^(?P<path>.*)$", api_not_found),

@@ -1,0 +1,147 @@
+"""Area operations: validated arguments in, Redis commands out, replies shaped into data.
+
+Every operation of a data area is a small class. Splitting "which commands" from "what
+the replies mean" lets one request run a single operation and the pipeline endpoint
+run many in one round trip with the same code.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from django.utils.translation import gettext as _
+from rest_framework import serializers
+
+from apps.api.errors import InvalidInput
+from apps.tenancy.permissions import Permission
+
+from .keys import namespaced_key
+from .values import ENCODINGS, encode_values
+
+# A Redis command as its arguments: ("SET", key, value, "PX", 100)
+Command = tuple
+
+
+@dataclass(frozen=True)
+class Call:
+    """One operation's target and validated arguments."""
+
+    namespace: str
+    key: str
+    args: dict = field(default_factory=dict)
+    encoding: str = "utf-8"
+
+    @property
+    def redis_key(self) -> str:
+        return namespaced_key(self.namespace, self.key)
+
+    def other_key(self, name: str) -> str:
+        """The Redis key of another key name in the same namespace."""
+        return namespaced_key(self.namespace, name)
+
+
+class DataOperation:
+    """Base for one operation of an area.
+
+    Subclasses set the routing attributes and implement ``commands`` and ``result``.
+    ``collection`` operations address the area itself (``/kv/``) instead of one key.
+    """
+
+    name: ClassVar[str]
+    method: ClassVar[str]
+    permission: ClassVar[Permission]
+    default: ClassVar[bool] = False
+    collection: ClassVar[bool] = False
+    # Blocking operations hold a connection while they wait, so they cannot join a pipeline.
+    blocking: ClassVar[bool] = False
+    # The Redis type the operation works on ("string", "hash", ...), for the type check of
+    # atomic pipelines. None means any type.
+    redis_type: ClassVar[str | None] = None
+    serializer_class: ClassVar[type[serializers.Serializer] | None] = None
+    # Redis error text fragment -> (code, message), answered with 409.
+    error_codes: ClassVar[dict[str, tuple[str, str]]] = {}
+
+    def validate(self, data: Any, *, from_query: bool, encoding: str) -> dict:
+        if self.serializer_class is None:
+            return {}
+        serializer = self.serializer_class(data=data, context={"from_query": from_query, "encoding": encoding})
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+    def keys(self, call: Call) -> list[str]:
+        """Every Redis key the operation touches; the first is the one it writes or reads."""
+        return [] if self.collection else [call.redis_key]
+
+    def commands(self, call: Call) -> list[Command]:
+        raise NotImplementedError
+
+    def result(self, call: Call, replies: list) -> Any:
+        """Shape the replies of ``commands`` into response data; replies hold no errors."""
+        raise NotImplementedError
+
+
+class Area:
+    """A data area: a name, the Redis type it maps to, and its operations."""
+
+    def __init__(self, name: str, redis_type: str | None):
+        self.name = name
+        self.redis_type = redis_type
+        self.key_operations: dict[tuple[str, str], DataOperation] = {}
+        self.collection_operations: dict[tuple[str, str], DataOperation] = {}
+
+    def register(self, operation_class: type[DataOperation]) -> type[DataOperation]:
+        self.add(operation_class())
+        return operation_class
+
+    def add(self, operation: DataOperation) -> None:
+        table = self.collection_operations if operation.collection else self.key_operations
+        key = (operation.method, operation.name)
+        if key in table:
+            raise ValueError(f"{self.name}: {operation.method} {operation.name} registered twice")
+        table[key] = operation
+
+    def find(self, name: str, *, collection: bool) -> DataOperation | None:
+        """Find an operation by name for the pipeline, whatever its HTTP method."""
+        table = self.collection_operations if collection else self.key_operations
+        return next((op for (_method, op_name), op in table.items() if op_name == name), None)
+
+
+def parse_encoding(value: str | None) -> str:
+    if value is None:
+        return "utf-8"
+    if value not in ENCODINGS:
+        raise InvalidInput(
+            _("Unknown encoding '%(value)s'. Use utf-8 or base64.") % {"value": value}, code="invalid_encoding"
+        )
+    return value
+
+
+class ListKeysArguments(serializers.Serializer):
+    pattern = serializers.CharField(required=False, default="*", allow_blank=False, trim_whitespace=False)
+    cursor = serializers.RegexField(r"^\d{1,20}$", required=False, default="0")
+    count = serializers.IntegerField(required=False, default=100, min_value=1, max_value=1000)
+
+
+class ListKeys(DataOperation):
+    """``GET /{area}/?pattern=...&cursor=...``: SCAN limited to the namespace and the area's type.
+
+    The namespace prefix contains no glob characters, so a client pattern can only
+    extend it. SCAN may return a page with no keys and a non-zero cursor: go on until
+    the cursor is "0".
+    """
+
+    name, method, permission, default, collection = "keys", "GET", Permission.READ, True, True
+    serializer_class = ListKeysArguments
+
+    def __init__(self, redis_type: str):
+        self.redis_type = redis_type
+
+    def commands(self, call: Call):
+        prefix = namespaced_key(call.namespace, "x")[:-1]
+        pattern = prefix + call.args["pattern"]
+        return [("SCAN", call.args["cursor"], "MATCH", pattern, "COUNT", call.args["count"], "TYPE", self.redis_type)]
+
+    def result(self, call: Call, replies: list):
+        cursor, raw_keys = replies[0]
+        prefix_length = len(namespaced_key(call.namespace, "x")) - 1
+        names, encoding = encode_values([raw[prefix_length:] for raw in raw_keys], call.encoding)
+        return {"cursor": cursor.decode(), "keys": names, "encoding": encoding}
