@@ -1,7 +1,6 @@
 """KV: Redis strings."""
 
 from django.utils.translation import gettext_lazy as _
-
 from rest_framework import serializers
 
 from apps.api.errors import InvalidInput, ResourceNotFound
