@@ -12,11 +12,13 @@ NS = r"^v1/ns/(?P<namespace>[^/]+)"
 
 urlpatterns = []
 for _name, _area in AREAS.items():
-    urlpatterns += [
+    if _area.key_operations:
         # The key is the rest of the path and may itself contain "/".
-        re_path(rf"{NS}/{_name}/(?P<key>.+)$", area_viewset(_area, collection=False).as_operation_view(), name=_name),
-        re_path(rf"{NS}/{_name}/$", area_viewset(_area, collection=True).as_operation_view(), name=f"{_name}-keys"),
-    ]
+        _view = area_viewset(_area, collection=False).as_operation_view()
+        urlpatterns.append(re_path(rf"{NS}/{_name}/(?P<key>.+)$", _view, name=_name))
+    if _area.collection_operations:
+        _view = area_viewset(_area, collection=True).as_operation_view()
+        urlpatterns.append(re_path(rf"{NS}/{_name}/$", _view, name=f"{_name}-keys"))
 
 urlpatterns += [
     re_path(rf"{NS}/gpu/(?P<task>[a-z_]+)/(?P<req_id>[^/]+)$", JobViewSet.as_operation_view(), name="job"),

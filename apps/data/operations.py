@@ -8,10 +8,12 @@ run many in one round trip with the same code.
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from django.conf import settings
 from django.utils.translation import gettext as _
 from rest_framework import serializers
 
-from apps.api.errors import InvalidInput
+from apps.api.errors import InvalidInput, PayloadTooLarge
+from apps.api.fields import StrictIntegerField
 from apps.tenancy.permissions import Permission
 
 from .keys import namespaced_key
@@ -145,3 +147,33 @@ class ListKeys(DataOperation):
         prefix_length = len(namespaced_key(call.namespace, "x")) - 1
         names, encoding = encode_values([raw[prefix_length:] for raw in raw_keys], call.encoding)
         return {"cursor": cursor.decode(), "keys": names, "encoding": encoding}
+
+
+class BlockTimeoutField(StrictIntegerField):
+    """How long a blocking read may wait, in milliseconds, from 1 to REDGX_MAX_BLOCK_MS.
+
+    Redis reads 0 as "wait forever", which a web request must never do, so 0 is invalid.
+    """
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("help_text", "milliseconds")
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data) -> int:
+        value = super().to_internal_value(data)
+        if value > settings.REDGX_MAX_BLOCK_MS:
+            raise serializers.ValidationError(
+                _("Must be at most %(limit)d milliseconds.") % {"limit": settings.REDGX_MAX_BLOCK_MS}
+            )
+        return value
+
+
+def check_item_count(items, field_name: str) -> None:
+    """Raise 413 when a request carries more items than REDGX_MAX_ITEMS_PER_REQUEST."""
+    if len(items) > settings.REDGX_MAX_ITEMS_PER_REQUEST:
+        raise PayloadTooLarge(
+            _("'%(field)s' has %(count)d items, the limit is %(limit)d.")
+            % {"field": field_name, "count": len(items), "limit": settings.REDGX_MAX_ITEMS_PER_REQUEST},
+            code="too_many_items",
+        )

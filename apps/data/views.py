@@ -1,9 +1,14 @@
 """One viewset per data area, built from the area's registered operations."""
 
+import threading
+
+from django.conf import settings
+from django.utils.translation import gettext as _
 from rest_framework.response import Response
 
+from apps.api.errors import ServiceUnavailable
 from apps.api.operations import Operation, OperationViewSet
-from apps.core.redis import data_redis
+from apps.core.redis import blocking_data_redis, data_redis
 
 from .operations import Area, Call, DataOperation, parse_encoding
 from .runner import run_operation
@@ -22,6 +27,8 @@ class DataAreaViewSet(OperationViewSet):
         from_query = request.method in QUERY_METHODS
         args = operation.validate(self._arguments(request, from_query), from_query=from_query, encoding=encoding)
         call = Call(namespace=namespace, key=key, args=args, encoding=encoding)
+        if operation.blocking:
+            return Response(run_blocking_operation(operation, call))
         return Response(run_operation(data_redis(), operation, call))
 
     @staticmethod
@@ -32,6 +39,27 @@ class DataAreaViewSet(OperationViewSet):
         for name in RESERVED_QUERY_PARAMETERS:
             arguments.pop(name, None)
         return arguments
+
+
+_blocking_slots: threading.BoundedSemaphore | None = None
+_blocking_slots_lock = threading.Lock()
+
+
+def run_blocking_operation(operation: DataOperation, call: Call):
+    """Run a blocking read if this process has a free slot for one, else answer 503."""
+    global _blocking_slots
+    with _blocking_slots_lock:
+        if _blocking_slots is None:
+            _blocking_slots = threading.BoundedSemaphore(settings.REDGX_MAX_BLOCKING_REQUESTS)
+    if not _blocking_slots.acquire(blocking=False):
+        raise ServiceUnavailable(
+            _("Too many blocking reads are waiting on this server. Retry later or use a shorter timeout."),
+            code="blocking_capacity",
+        )
+    try:
+        return run_operation(blocking_data_redis(), operation, call)
+    finally:
+        _blocking_slots.release()
 
 
 def area_viewset(area: Area, *, collection: bool) -> type[DataAreaViewSet]:

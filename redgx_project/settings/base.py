@@ -136,6 +136,18 @@ REDGX_MAX_BODY_BYTES = env.int("REDGX_MAX_BODY_BYTES", default=2 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = REDGX_MAX_BODY_BYTES
 REDGX_MAX_KEY_BYTES = env.int("REDGX_MAX_KEY_BYTES", default=1024)
 REDGX_MAX_VALUE_BYTES = env.int("REDGX_MAX_VALUE_BYTES", default=1024 * 1024)
+# Items (values, fields, members, keys) one request may carry or ask for.
+REDGX_MAX_ITEMS_PER_REQUEST = env.int("REDGX_MAX_ITEMS_PER_REQUEST", default=1000)
+
+# Blocking reads (queue pops, stream group reads) wait at most this long. Keep it well
+# under gunicorn's worker timeout (60 s in deploy/gunicorn.conf.py).
+REDGX_MAX_BLOCK_MS = env.int("REDGX_MAX_BLOCK_MS", default=25_000)
+# A blocked request holds a web thread, so each process lets at most this many block at
+# once and keeps the rest of its threads for other requests. The default leaves a
+# quarter of gunicorn's threads (WEB_THREADS) free.
+REDGX_MAX_BLOCKING_REQUESTS = env.int(
+    "REDGX_MAX_BLOCKING_REQUESTS", default=max(1, env.int("WEB_THREADS", default=8) * 3 // 4)
+)
 
 # API key cache: a resolved key stays in process memory for this long at most.
 # Changes reach every process at once through Redis pub/sub. The TTL limits the harm
