@@ -177,3 +177,121 @@ def test_reader_can_get_but_not_incr(owner, reader):
     assert data_of(reader.get(KV + "k"))["value"] == "1"
     assert reader.post(KV + "k?op=incr").status_code == 403
     assert data_redis().get("ns:alpha:k") == b"1"
+
+
+def test_set_with_get_returns_previous(owner):
+    data_of(owner.put(KV + "k", {"value": "old"}))
+    assert data_of(owner.put(KV + "k", {"value": "new", "get": True}))["previous"] == "old"
+    assert data_of(owner.put(KV + "fresh", {"value": "v", "get": True}))["previous"] is None
+    assert data_redis().get("ns:alpha:k") == b"new"
+
+
+def test_set_keepttl(owner):
+    data_of(owner.put(KV + "k", {"value": "v", "ttl": 100}))
+    data_of(owner.put(KV + "k", {"value": "w", "keepttl": True}))
+    assert 90_000 < data_of(owner.get(KV + "k"))["ttl_ms"] <= 100_000
+
+
+def test_base64_value_in_and_out(owner):
+    data_of(owner.put(KV + "blob?encoding=base64", {"value": "/wD+"}))
+    assert data_redis().get("ns:alpha:blob") == b"\xff\x00\xfe"
+    data = data_of(owner.get(KV + "blob?encoding=base64"))
+    assert data["value"] == "/wD+"
+    assert data["encoding"] == "base64"
+
+
+def test_text_read_as_base64(owner):
+    data_of(owner.put(KV + "k", {"value": "hi"}))
+    assert data_of(owner.get(KV + "k?encoding=base64"))["value"] == "aGk="
+
+
+def test_invalid_base64_is_400(owner):
+    response = owner.put(KV + "k?encoding=base64", {"value": "not base64!"})
+    assert response.status_code == 400
+    assert "value" in response.json()["error"]["fields"]
+    assert data_redis().exists("ns:alpha:k") == 0
+
+
+def test_unknown_encoding_is_400(owner):
+    response = owner.get(KV + "k?encoding=latin-1")
+    assert response.status_code == 400
+    assert error_code(response) == "invalid_encoding"
+
+
+def test_exists(owner):
+    assert data_of(owner.get(KV + "k?op=exists")) == {"key": "k", "exists": False}
+    data_of(owner.put(KV + "k", {"value": "v"}))
+    assert data_of(owner.get(KV + "k?op=exists")) == {"key": "k", "exists": True}
+
+
+def test_expire_ttl_persist(owner):
+    data_of(owner.put(KV + "k", {"value": "v"}))
+    assert data_of(owner.get(KV + "k?op=ttl")) == {"key": "k", "exists": True, "ttl_ms": None}
+    assert data_of(owner.post(KV + "k?op=expire", {"ttl": 50}))["applied"] is True
+    assert 49_000 < data_of(owner.get(KV + "k?op=ttl"))["ttl_ms"] <= 50_000
+    assert data_of(owner.post(KV + "k?op=expire", {"ttl": 10, "gt": True}))["applied"] is False
+    assert data_of(owner.post(KV + "k?op=expire", {"ttl_ms": 500_000, "xx": True, "gt": True}))["applied"] is True
+    assert data_of(owner.post(KV + "k?op=persist"))["persisted"] is True
+    assert data_redis().ttl("ns:alpha:k") == -1
+
+
+def test_expire_missing_key(owner):
+    assert data_of(owner.post(KV + "missing?op=expire", {"ttl": 5}))["applied"] is False
+    assert data_of(owner.get(KV + "missing?op=ttl")) == {"key": "missing", "exists": False, "ttl_ms": None}
+
+
+def test_expire_zero_deletes(owner):
+    data_of(owner.put(KV + "k", {"value": "v"}))
+    data_of(owner.post(KV + "k?op=expire", {"ttl": 0}))
+    assert data_redis().exists("ns:alpha:k") == 0
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [({}, "ttl"), ({"ttl": 1, "ttl_ms": 1}, "ttl"), ({"ttl": -1}, "ttl"), ({"ttl": 1, "nx": True, "gt": True}, "gt")],
+)
+def test_invalid_expire_is_400(owner, body, field):
+    response = owner.post(KV + "k?op=expire", body)
+    assert response.status_code == 400
+    assert field in response.json()["error"]["fields"]
+
+
+def test_mset_and_mget(owner):
+    data = data_of(owner.post(KV + "?op=mset", {"items": {"a": "1", "b/c": "2"}}))
+    assert data == {"written": True, "count": 2}
+    assert data_redis().get("ns:alpha:b/c") == b"2"
+    data = data_of(owner.get(KV + "?op=mget&key=a&key=b/c&key=missing"))
+    assert data == {"values": {"a": "1", "b/c": "2", "missing": None}, "encoding": "utf-8"}
+
+
+def test_msetnx_writes_all_or_none(owner):
+    data_of(owner.put(KV + "a", {"value": "old"}))
+    data = data_of(owner.post(KV + "?op=mset", {"items": {"a": "new", "b": "new"}, "nx": True}))
+    assert data == {"written": False, "count": 0}
+    assert data_redis().get("ns:alpha:a") == b"old"
+    assert data_redis().exists("ns:alpha:b") == 0
+
+
+def test_mset_limits(owner, settings):
+    settings.REDGX_MAX_ITEMS_PER_REQUEST = 2
+    response = owner.post(KV + "?op=mset", {"items": {"a": "1", "b": "2", "c": "3"}})
+    assert response.status_code == 413
+    assert error_code(response) == "too_many_items"
+    assert owner.post(KV + "?op=mset", {"items": {}}).status_code == 400
+    assert data_redis().keys("*") == []
+
+
+def test_mget_cannot_reach_other_namespace(owner):
+    data_redis().set("ns:beta:secret", "x")
+    data = data_of(owner.get(KV + "?op=mget&key=../beta/secret&key=ns:beta:secret"))
+    assert data["values"] == {"../beta/secret": None, "ns:beta:secret": None}
+
+
+def test_delete_many(owner):
+    data_of(owner.post(KV + "?op=mset", {"items": {"a": "1", "b": "2"}}))
+    assert data_of(owner.delete(KV + "?key=a&key=b&key=c")) == {"deleted": 2}
+    assert data_redis().keys("*") == []
+
+
+def test_reader_cannot_mset(reader):
+    assert reader.post(KV + "?op=mset", {"items": {"a": "1"}}).status_code == 403

@@ -8,19 +8,18 @@ from apps.api.fields import (
     INT64_MAX,
     INT64_MIN,
     StrictBooleanField,
+    StrictCharField,
     StrictIntegerField,
     StrictNumberField,
     StrictSerializer,
 )
 from apps.tenancy.permissions import Permission
 
-from ..operations import Area, Call, DataOperation, ListKeys
-from ..values import ValueField, encode_value
+from ..operations import Area, Call, DataOperation, ListKeys, check_item_count
+from ..values import ValueField, encode_value, encode_values
+from .generic import MAX_TTL_MS, ttl_or_none
 
 READ, WRITE = Permission.READ, Permission.WRITE
-# Redis rejects expiry times past this many milliseconds (about 292 million years).
-MAX_TTL_MS = 2**62
-
 area = Area("kv", redis_type="string")
 area.add(ListKeys("string"))
 
@@ -30,11 +29,6 @@ INCREMENT_ERRORS = {
     "value is not a valid float": ("not_float", _("The stored value is not a number.")),
     "increment would produce NaN or Infinity": ("not_finite", _("The increment would produce NaN or infinity.")),
 }
-
-
-def ttl_or_none(pttl: int) -> int | None:
-    """PTTL's -1 (no expiry) and -2 (no key) both mean "no TTL" to a client."""
-    return pttl if pttl >= 0 else None
 
 
 class SetArguments(StrictSerializer):
@@ -111,17 +105,6 @@ class Set(DataOperation):
         return {"key": call.key, "previous": previous["value"], "encoding": previous.get("encoding", call.encoding)}
 
 
-@area.register
-class Delete(DataOperation):
-    name, method, permission, default = "delete", "DELETE", WRITE, True
-
-    def commands(self, call: Call):
-        return [("DEL", call.redis_key)]
-
-    def result(self, call: Call, replies: list):
-        return {"key": call.key, "deleted": replies[0]}
-
-
 class _Add(DataOperation):
     method, permission = "POST", WRITE
     redis_type = "string"
@@ -154,3 +137,84 @@ class Increment(_Add):
 class Decrement(_Add):
     name = "decr"
     sign = -1
+
+
+class KeyNamesArguments(StrictSerializer):
+    key = serializers.ListField(child=StrictCharField(trim_whitespace=False), min_length=1)
+
+    def validate_key(self, names: list[str]) -> list[str]:
+        check_item_count(names, "key")
+        return names
+
+
+class SetManyArguments(StrictSerializer):
+    items = serializers.DictField(child=ValueField(), allow_empty=False, help_text="key name -> value")
+    nx = StrictBooleanField(required=False, default=False, help_text="write none unless no key exists (MSETNX)")
+
+    def validate_items(self, items: dict) -> dict:
+        check_item_count(items, "items")
+        return items
+
+
+@area.register
+class GetMany(DataOperation):
+    """``GET /kv/?op=mget&key=a&key=b``: MGET. Missing keys and keys of other types come back as null."""
+
+    name, method, permission, collection = "mget", "GET", READ, True
+    serializer_class = KeyNamesArguments
+
+    def keys(self, call: Call) -> list[str]:
+        return [call.other_key(name) for name in call.args["key"]]
+
+    def commands(self, call: Call):
+        return [("MGET", *self.keys(call))]
+
+    def result(self, call: Call, replies: list):
+        raws = replies[0]
+        present = [raw for raw in raws if raw is not None]
+        texts, encoding = encode_values(present, call.encoding)
+        values = iter(texts)
+        return {
+            "values": {
+                name: (next(values) if raw is not None else None)
+                for name, raw in zip(call.args["key"], raws, strict=True)
+            },
+            "encoding": encoding,
+        }
+
+
+@area.register
+class SetMany(DataOperation):
+    """``POST /kv/?op=mset``: MSET, or MSETNX with ``nx``, which writes all or none."""
+
+    name, method, permission, collection = "mset", "POST", WRITE, True
+    redis_type = "string"
+    serializer_class = SetManyArguments
+
+    def keys(self, call: Call) -> list[str]:
+        return [call.other_key(name) for name in call.args["items"]]
+
+    def commands(self, call: Call):
+        pairs = [part for name, raw in call.args["items"].items() for part in (call.other_key(name), raw)]
+        return [("MSETNX" if call.args["nx"] else "MSET", *pairs)]
+
+    def result(self, call: Call, replies: list):
+        written = replies[0] in (1, b"OK")
+        return {"written": written, "count": len(call.args["items"]) if written else 0}
+
+
+@area.register
+class DeleteMany(DataOperation):
+    """``DELETE /kv/?key=a&key=b``: DEL of several keys of any type; returns how many existed."""
+
+    name, method, permission, default, collection = "delete", "DELETE", WRITE, True, True
+    serializer_class = KeyNamesArguments
+
+    def keys(self, call: Call) -> list[str]:
+        return [call.other_key(name) for name in call.args["key"]]
+
+    def commands(self, call: Call):
+        return [("DEL", *self.keys(call))]
+
+    def result(self, call: Call, replies: list):
+        return {"deleted": replies[0]}
