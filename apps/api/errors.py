@@ -6,14 +6,18 @@ from rest_framework.exceptions import APIException
 
 
 class ApiError(APIException):
-    """An error with a stable ``code`` and an optional ``Retry-After`` in seconds."""
+    """An error with a stable ``code``, an optional ``Retry-After`` in seconds, and
+    optional ``fields`` with more detail per field or item."""
 
     retry_after: int | None = None
+    fields: dict | None = None
 
-    def __init__(self, detail=None, code=None, retry_after: int | None = None):
+    def __init__(self, detail=None, code=None, retry_after: int | None = None, status: int | None = None):
         super().__init__(detail, code)
         if retry_after is not None:
             self.retry_after = retry_after
+        if status is not None:
+            self.status_code = status
 
 
 class InvalidInput(ApiError):

@@ -79,7 +79,10 @@ def error_body(exc: exceptions.APIException) -> dict:
         return _validation_body(exc)
     codes = exc.get_codes()
     code = codes if isinstance(codes, str) else exc.default_code
-    return error_detail(_RENAMED_CODES.get(code, code), exc.detail)
+    body = error_detail(_RENAMED_CODES.get(code, code), exc.detail)
+    if getattr(exc, "fields", None):
+        body["fields"] = exc.fields
+    return body
 
 
 def _validation_body(exc: exceptions.ValidationError) -> dict:
@@ -105,3 +108,15 @@ def _messages(value) -> list[str]:
     if isinstance(value, dict):
         return [f"{key}: {message}" for key, item in value.items() for message in _messages(item)]
     return [str(value)]
+
+
+def describe_error(exc: Exception) -> tuple[int, dict]:
+    """Return the status and error body for an exception, as the handler would answer it.
+
+    For places that report several errors in one response, such as pipeline results.
+    """
+    exc = translate_exception(exc)
+    if isinstance(exc, exceptions.APIException):
+        return exc.status_code, error_body(exc)
+    logger.exception("Unhandled error in one operation of a batch")
+    return status.HTTP_500_INTERNAL_SERVER_ERROR, error_detail("server_error", _("Internal server error."))

@@ -1,7 +1,7 @@
 from django.urls import re_path
 
 from apps.data.areas import AREAS
-from apps.data.views import area_viewset
+from apps.data.views import PipelineViewSet, area_viewset
 from apps.inference.views import InferenceViewSet, JobViewSet
 
 from .views import api_not_found
@@ -21,6 +21,7 @@ for _name, _area in AREAS.items():
         urlpatterns.append(re_path(rf"{NS}/{_name}/$", _view, name=f"{_name}-keys"))
 
 urlpatterns += [
+    re_path(rf"{NS}/pipeline$", PipelineViewSet.as_operation_view(), name="pipeline"),
     re_path(rf"{NS}/gpu/(?P<task>[a-z_]+)/(?P<req_id>[^/]+)$", JobViewSet.as_operation_view(), name="job"),
     re_path(rf"{NS}/gpu/(?P<task>[a-z_]+)$", InferenceViewSet.as_operation_view(), name="submit"),
     re_path(r"^(?P<path>.*)$", api_not_found),

@@ -7,10 +7,12 @@ from django.utils.translation import gettext as _
 from rest_framework.response import Response
 
 from apps.api.errors import ServiceUnavailable
-from apps.api.operations import Operation, OperationViewSet
+from apps.api.operations import Operation, OperationViewSet, operation
 from apps.core.redis import blocking_data_redis, data_redis
+from apps.tenancy.permissions import Permission
 
 from .operations import Area, Call, DataOperation, parse_encoding
+from .pipeline import PipelineRequest, run_pipeline
 from .runner import run_operation
 
 # Arguments of these methods come from the query string, of the others from the JSON body.
@@ -73,3 +75,24 @@ def area_viewset(area: Area, *, collection: bool) -> type[DataAreaViewSet]:
     viewset.operations = operations
     viewset.default_operations = {op.method: op for op in operations.values() if op.default}
     return viewset
+
+
+class PipelineViewSet(OperationViewSet):
+    """``POST /api/v1/ns/{namespace}/pipeline``: many area operations in one round trip.
+
+    The request itself needs read permission; each operation is then checked against
+    the permission it needs.
+    """
+
+    @operation("POST", "run", Permission.READ, default=True)
+    def run(self, request, namespace: str) -> Response:
+        serializer = PipelineRequest(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        results = run_pipeline(
+            data_redis(),
+            namespace,
+            request.auth,
+            serializer.validated_data["operations"],
+            atomic=serializer.validated_data["atomic"],
+        )
+        return Response({"atomic": serializer.validated_data["atomic"], "results": results})

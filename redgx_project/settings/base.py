@@ -136,6 +136,8 @@ REDGX_MAX_BODY_BYTES = env.int("REDGX_MAX_BODY_BYTES", default=2 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = REDGX_MAX_BODY_BYTES
 REDGX_MAX_KEY_BYTES = env.int("REDGX_MAX_KEY_BYTES", default=1024)
 REDGX_MAX_VALUE_BYTES = env.int("REDGX_MAX_VALUE_BYTES", default=1024 * 1024)
+# Operations one pipeline request may carry.
+REDGX_MAX_PIPELINE_OPERATIONS = env.int("REDGX_MAX_PIPELINE_OPERATIONS", default=1000)
 # Items (values, fields, members, keys) one request may carry or ask for.
 REDGX_MAX_ITEMS_PER_REQUEST = env.int("REDGX_MAX_ITEMS_PER_REQUEST", default=1000)
 
