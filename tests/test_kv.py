@@ -295,3 +295,18 @@ def test_delete_many(owner):
 
 def test_reader_cannot_mset(reader):
     assert reader.post(KV + "?op=mset", {"items": {"a": "1"}}).status_code == 403
+
+
+def test_float_past_double_range_stays_text(owner):
+    data_of(owner.put(KV + "big", {"value": "1e308"}))
+    value = data_of(owner.post(KV + "big?op=incr", {"by": 1e308}))["value"]
+    assert isinstance(value, str)
+    assert float(value.replace("e+", "e")) == float("inf")
+
+
+def test_unknown_query_argument_is_400(owner):
+    data_of(owner.put(KV + "k", {"value": "v"}))
+    response = owner.delete(KV + "k?member=a")
+    assert response.status_code == 400
+    assert "member" in response.json()["error"]["fields"]
+    assert data_redis().exists("ns:alpha:k") == 1

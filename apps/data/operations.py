@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from rest_framework import serializers
 
 from apps.api.errors import InvalidInput, PayloadTooLarge
-from apps.api.fields import StrictIntegerField
+from apps.api.fields import StrictIntegerField, StrictSerializer
 from apps.tenancy.permissions import Permission
 
 from .keys import namespaced_key
@@ -21,6 +21,10 @@ from .values import ENCODINGS, encode_values
 
 # A Redis command as its arguments: ("SET", key, value, "PX", 100)
 Command = tuple
+
+
+class NoArguments(StrictSerializer):
+    """Accepts an empty object or query string only."""
 
 
 @dataclass(frozen=True)
@@ -63,9 +67,10 @@ class DataOperation:
     error_codes: ClassVar[dict[str, tuple[str, str]]] = {}
 
     def validate(self, data: Any, *, from_query: bool, encoding: str) -> dict:
-        if self.serializer_class is None:
-            return {}
-        serializer = self.serializer_class(data=data, context={"from_query": from_query, "encoding": encoding})
+        # Operations without arguments still reject unknown ones, so that a request that
+        # forgot its "op" (DELETE /group/team?member=a) fails instead of running the default.
+        serializer_class = self.serializer_class or NoArguments
+        serializer = serializer_class(data=data, context={"from_query": from_query, "encoding": encoding})
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data
 

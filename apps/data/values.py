@@ -50,6 +50,11 @@ class ValueField(StrictCharField):
         kwargs.setdefault("trim_whitespace", False)
         super().__init__(**kwargs)
 
+    def run_validation(self, data=serializers.empty):
+        # CharField returns a blank string as "" without calling to_internal_value.
+        value = super().run_validation(data)
+        return value.encode() if isinstance(value, str) else value
+
     def to_internal_value(self, data) -> bytes:
         text = super().to_internal_value(data)
         raw = decode_value(text, self.context.get("encoding", "utf-8"))

@@ -1,5 +1,7 @@
 """KV: Redis strings."""
 
+import math
+
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
@@ -124,7 +126,10 @@ class _Add(DataOperation):
     def result(self, call: Call, replies: list):
         value = replies[0]
         if isinstance(value, bytes):
-            value = float(value)
+            # Redis keeps floats as long double text, which may exceed a double's range;
+            # JSON cannot carry infinity, so such a value stays text.
+            number = float(value)
+            value = number if math.isfinite(number) else value.decode()
         return {"key": call.key, "value": value}
 
 
