@@ -65,6 +65,8 @@ class DataOperation:
     serializer_class: ClassVar[type[serializers.Serializer] | None] = None
     # Redis error text fragment -> (code, message), answered with 409.
     error_codes: ClassVar[dict[str, tuple[str, str]]] = {}
+    # The same for errors that mean something is missing, answered with 404.
+    not_found_codes: ClassVar[dict[str, tuple[str, str]]] = {}
 
     def validate(self, data: Any, *, from_query: bool, encoding: str) -> dict:
         # Operations without arguments still reject unknown ones, so that a request that

@@ -5,7 +5,7 @@ from typing import Any
 import redis.exceptions
 from redis import Redis
 
-from apps.api.errors import Conflict
+from apps.api.errors import Conflict, ResourceNotFound
 from apps.api.exceptions import translate_exception
 
 from .operations import Call, DataOperation
@@ -41,6 +41,9 @@ def reply_error(operation: DataOperation, exc: Exception) -> Exception:
     """Map a Redis error reply to an API error, trying the operation's own codes first."""
     if isinstance(exc, redis.exceptions.ResponseError):
         text = str(exc)
+        for fragment, (code, message) in operation.not_found_codes.items():
+            if fragment in text:
+                return ResourceNotFound(message, code=code)
         for fragment, (code, message) in operation.error_codes.items():
             if fragment in text:
                 return Conflict(message, code=code)

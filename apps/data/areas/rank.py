@@ -1,6 +1,0 @@
-"""Rank: Redis sorted sets."""
-
-from ..operations import Area, ListKeys
-
-area = Area("rank", redis_type="zset")
-area.add(ListKeys("zset"))
