@@ -31,6 +31,13 @@ def clean_redis():
     yield
 
 
+def stored_redis():
+    """A plain redis-py client of the data role, with redis-py's usual reply shapes, for checking what is stored."""
+    import redis
+
+    return redis.Redis.from_url(settings.REDGX_DATA_REDIS_URL)
+
+
 def make_key(grants: dict[str, set[Permission]], **kwargs) -> str:
     return create_api_key("test", grants, create_namespaces=True, **kwargs).plain_key
 

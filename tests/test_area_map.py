@@ -4,6 +4,8 @@ import pytest
 
 from apps.core.redis import data_redis
 
+from .conftest import stored_redis
+
 MAP = "/api/v1/ns/alpha/map/"
 STORED = "ns:alpha:user"
 
@@ -31,7 +33,7 @@ def test_set_then_getall(owner):
     assert put_fields(owner, {"name": "Ada", "city": "서울"}) == {"key": "user", "added": 2}
     data = data_of(owner.get(MAP + "user"))
     assert data == {"key": "user", "fields": {"name": "Ada", "city": "서울"}, "encoding": "utf-8"}
-    assert data_redis().hgetall(STORED) == {b"name": b"Ada", b"city": "서울".encode()}
+    assert stored_redis().hgetall(STORED) == {b"name": b"Ada", b"city": "서울".encode()}
 
 
 def test_set_counts_only_new_fields(owner):
@@ -146,7 +148,7 @@ def test_mget_limits(owner, settings):
 def test_del_counts_existing_fields(owner):
     put_fields(owner, {"a": "1", "b": "2", "c": "3"})
     assert data_of(owner.delete(MAP + "user?op=del&field=a&field=b&field=zzz")) == {"key": "user", "deleted": 2}
-    assert data_redis().hgetall(STORED) == {b"c": b"3"}
+    assert stored_redis().hgetall(STORED) == {b"c": b"3"}
 
 
 def test_del_last_field_deletes_key(owner):
@@ -344,7 +346,7 @@ def test_binary_field_name_comes_back_as_base64(owner):
 
 def test_base64_fields_in_and_out(owner):
     data_of(owner.put(MAP + "user?encoding=base64", {"fields": {"/wD+": "aGk="}}))
-    assert data_redis().hgetall(STORED) == {b"\xff\x00\xfe": b"hi"}
+    assert stored_redis().hgetall(STORED) == {b"\xff\x00\xfe": b"hi"}
     field = quote("/wD+", safe="")
     data = data_of(owner.get(MAP + f"user?op=get&field={field}&encoding=base64"))
     assert data == {"key": "user", "value": "aGk=", "encoding": "base64"}
@@ -382,7 +384,7 @@ def test_reader_reads_but_cannot_write(owner, reader):
     assert reader.put(MAP + "user", {"fields": {"a": "2"}}).status_code == 403
     assert reader.post(MAP + "user?op=incr", {"field": "n"}).status_code == 403
     assert reader.delete(MAP + "user?op=del&field=a").status_code == 403
-    assert data_redis().hgetall(STORED) == {b"a": b"1"}
+    assert stored_redis().hgetall(STORED) == {b"a": b"1"}
 
 
 def test_outsider_cannot_read(owner, outsider):
@@ -393,7 +395,7 @@ def test_outsider_cannot_read(owner, outsider):
 def test_hostile_key_names_stay_in_namespace(owner):
     for name in ("../beta/user", "ns:beta:user", "a b?c#d"):
         data_of(owner.put(MAP + quote(name), {"fields": {"a": "1"}}))
-        assert data_redis().hgetall(f"ns:alpha:{name}") == {b"a": b"1"}
+        assert stored_redis().hgetall(f"ns:alpha:{name}") == {b"a": b"1"}
     assert data_redis().keys("ns:beta:*") == []
 
 
