@@ -4,7 +4,7 @@ VENV := .venv
 ENGINE_VENV := .venv-engine
 BIN := $(VENV)/bin
 
-.PHONY: run test lint check venv engine-venv clean
+.PHONY: run test fuzz lint check venv engine-venv clean
 
 # The stamp files make the install step rerun only when a requirements file changes.
 $(VENV)/.installed: requirements/base.txt requirements/dev.txt
@@ -36,6 +36,11 @@ check: venv
 
 test: venv engine-venv lint check
 	$(BIN)/pytest
+
+# A longer schemathesis run than the one in `make test`: more requests per operation and a new
+# seed each time. A failure prints the request that caused it.
+fuzz: venv
+	REDGX_FUZZ_MAX_EXAMPLES=300 REDGX_FUZZ_SEED=random REDGX_FUZZ_TIMEOUT_S=900 $(BIN)/pytest tests/test_fuzz.py
 
 clean:
 	rm -rf .run .pytest_cache .ruff_cache

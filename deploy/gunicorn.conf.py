@@ -10,7 +10,15 @@ threads = int(os.environ.get("WEB_THREADS", "8"))
 timeout = 60
 graceful_timeout = 20
 keepalive = 5
+# The longest request line gunicorn accepts (its maximum); longer ones get gunicorn's own
+# 414 page. Key names and query strings must fit in it with the method and path.
+limit_request_line = 8190
 # Only these addresses may set X-Forwarded-* headers.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# gunicorn 27 opens a control socket at one path per user (~/.gunicorn/gunicorn.ctl), so
+# several gunicorns on one machine would share it. RedGX manages processes with signals.
+control_socket_disable = os.environ.get("GUNICORN_CONTROL_SOCKET", "") == ""
+if not control_socket_disable:
+    control_socket = os.environ["GUNICORN_CONTROL_SOCKET"]
 accesslog = os.environ.get("WEB_ACCESS_LOG") or None
 errorlog = "-"

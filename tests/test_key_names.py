@@ -81,3 +81,15 @@ def test_multibyte_name_limit_counts_bytes(owner):
 def test_malformed_namespace_is_403(owner, namespace):
     response = owner.get(f"/api/v1/ns/{namespace}/kv/k")
     assert response.status_code == 403
+
+
+def test_newline_in_name(owner):
+    assert owner.put("/api/v1/ns/alpha/kv/a%0Ab", {"value": "v"}).status_code == 200
+    assert data_redis().get("ns:alpha:a\nb") == b"v"
+    assert owner.get("/api/v1/ns/alpha/kv/a%0Ab").json()["data"]["key"] == "a\nb"
+
+
+def test_unknown_route_with_post_is_json_404(owner):
+    response = owner.post("/api/v1/ns/alpha/nothing%0Ahere", {"x": 1})
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "route_not_found"

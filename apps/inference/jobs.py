@@ -16,6 +16,7 @@ from django.conf import settings
 from redis.commands.core import Script
 
 from apps.core.redis import inference_redis
+from apps.pubsub.events import publish_job_event
 
 
 class JobStatus(StrEnum):
@@ -29,6 +30,7 @@ FINAL_STATUSES = {JobStatus.DONE, JobStatus.FAILED}
 
 # Sets a final status only once: a message delivered twice (a worker killed after
 # storing the result but before acknowledging) must not overwrite the outcome.
+# Returns 0, or the job's namespace and task when it wrote the status.
 _FINISH_SCRIPT = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status or status == 'done' or status == 'failed' then
@@ -36,7 +38,7 @@ if not status or status == 'done' or status == 'failed' then
 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 2))
 redis.call('EXPIRE', KEYS[1], ARGV[1])
-return 1
+return redis.call('HMGET', KEYS[1], 'namespace', 'task')
 """
 
 # Updates a job only if it exists and is not final, so a late retry cannot resurrect
@@ -155,7 +157,14 @@ def last_error(req_id: str) -> dict | None:
 
 def _finish(req_id: str, fields: dict) -> bool:
     fields = {**fields, "finished_at": repr(time.time())}
-    return bool(_run(_FINISH_SCRIPT, req_id, [settings.REDGX_RESULT_TTL_S], fields))
+    written = _run(_FINISH_SCRIPT, req_id, [settings.REDGX_RESULT_TTL_S], fields)
+    if not written:
+        return False
+    # Subscribers of the namespace's job events learn of the outcome without polling.
+    namespace, task = (value.decode() for value in written)
+    error = json.loads(fields["error"]) if "error" in fields else None
+    publish_job_event(namespace, req_id, task, fields["status"], error)
+    return True
 
 
 _scripts: dict[str, Script] = {}

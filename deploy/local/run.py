@@ -3,14 +3,17 @@
 `make run` calls this with the project venv: `.venv/bin/python deploy/local/run.py`.
 It starts an embedded valkey-server for each Redis role without a URL and the reference
 embedding engine unless one is configured. Then it migrates the database, creates or reuses a
-demo API key, starts a Dramatiq worker and gunicorn (web), and waits for /readyz.
+demo API key, starts a Dramatiq worker and gunicorn (web), and waits for /readyz. Last it starts
+uvicorn (ws), which serves the pub/sub WebSocket.
 Every child runs in its own process group. On SIGINT or SIGTERM the children are stopped in
-reverse start order (web, worker, engine, valkey), each with SIGTERM to its main process and,
+reverse start order (ws, web, worker, engine, valkey), each with SIGTERM to its main process and,
 after 15 s, SIGKILL to its process group. Then the script exits 0.
 If a child exits on its own, the script stops the others and exits 1.
 
 Options (environment variables only):
   PORT                       Port of the web server on 127.0.0.1. Default: 8000.
+  WS_PORT                    Port of the WebSocket server on 127.0.0.1. Default: PORT + 1, or a free
+                             port if that one is taken.
   DATABASE_URL               Gateway database. Default: SQLite at <run dir>/db.sqlite3.
   REDGX_DATA_REDIS_URL       Redis for the data areas. Default: an embedded valkey-server.
   REDGX_INFERENCE_REDIS_URL  Redis for the inference queues. Default: another embedded valkey-server.
@@ -48,6 +51,13 @@ ENGINE_START_TIMEOUT_S = 180
 START_TIMEOUT_S = 60
 PROGRESS_INTERVAL_S = 5
 NAME_WIDTH = len("valkey-inference")
+# uvicorn options of the WebSocket server; the Procfile's ws process uses the same ones.
+# Per-message compression is off because it costs a compressor per connection and CPU time
+# on every frame that the hub fans out.
+WS_SERVER_OPTIONS = [
+    "--lifespan", "off", "--ws", "websockets-sansio", "--ws-per-message-deflate", "false",
+    "--ws-max-size", "1048576", "--ws-ping-interval", "20", "--ws-ping-timeout", "20",
+]  # fmt: skip
 
 
 class StackError(Exception):
@@ -174,7 +184,7 @@ class Supervisor:
 
     # The stack --------------------------------------------------------------------------------
 
-    def start_stack(self, port: int) -> str:
+    def start_stack(self, port: int, ws_port: int) -> str:
         """Start every service and return the demo API key."""
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         env.pop("DJANGO_DEBUG", None)
@@ -212,14 +222,18 @@ class Supervisor:
         # The worker starts first so that the reverse order at shutdown stops web before worker.
         worker_args = [str(VENV_BIN / "dramatiq"), "apps.inference.worker", "--processes", "1", "--threads", "64"]
         self.start("worker", worker_args, env)
-        # gunicorn's default control socket is one path per user, which two stacks would share.
-        web_args = [
-            str(VENV_BIN / "gunicorn"), "-c", "deploy/gunicorn.conf.py",
-            "--control-socket", str(RUN_DIR / "gunicorn.ctl"), "redgx_project.wsgi:application",
-        ]  # fmt: skip
+        web_args = [str(VENV_BIN / "gunicorn"), "-c", "deploy/gunicorn.conf.py", "redgx_project.wsgi:application"]
         self.start("web", web_args, {**env, "PORT": str(port), "HOST": "127.0.0.1"})
         ready_url = f"http://127.0.0.1:{port}/readyz"
         self.wait_until(f"GET {ready_url} to return 200", lambda: http_ok(ready_url), START_TIMEOUT_S)
+
+        ws_args = [
+            str(VENV_BIN / "uvicorn"), "redgx_project.asgi:application",
+            "--host", "127.0.0.1", "--port", str(ws_port), *WS_SERVER_OPTIONS,
+        ]  # fmt: skip
+        self.start("ws", ws_args, env)
+        ws_ready_url = f"http://127.0.0.1:{ws_port}/healthz"
+        self.wait_until(f"GET {ws_ready_url} to return 200", lambda: http_ok(ws_ready_url), START_TIMEOUT_S)
         return demo_key
 
     def start_valkey(self, role: str) -> str:
@@ -271,8 +285,9 @@ class Supervisor:
         self.log(f"received {self.stop_signal}, stopping everything")
         return 0
 
-    def print_banner(self, port: int, key: str) -> None:
+    def print_banner(self, port: int, ws_port: int, key: str) -> None:
         base = f"http://127.0.0.1:{port}"
+        ws_url = f"ws://127.0.0.1:{ws_port}/ws/v1/ns/shared/pubsub"
         auth = f'-H "X-API-Key: {key}"'
         json_type = '-H "Content-Type: application/json"'
         inputs = '{"inputs": ["A man is playing a guitar.", "Someone plays an instrument."]}'
@@ -288,6 +303,9 @@ class Supervisor:
             "Store and read a value:",
             f'  curl -s -X PUT {base}/api/v1/ns/shared/kv/greeting {auth} {json_type} -d \'{{"value": "hello"}}\'',
             f"  curl -s {base}/api/v1/ns/shared/kv/greeting {auth}",
+            f"Subscribe over WebSocket at {ws_url} (X-API-Key header or a ticket, see docs/pubsub.md),",
+            'send {"type": "subscribe", "channels": ["news"]}, then publish:',
+            f'  curl -s -X POST {base}/api/v1/ns/shared/pubsub/news {auth} {json_type} -d \'{{"data": "hello"}}\'',
             "",
         ]
         with self.output_lock:
@@ -364,21 +382,35 @@ def load_secret_key(path: Path) -> str:
     return key
 
 
-def read_port() -> int:
-    value = os.environ.get("PORT", "8000")
+def read_port(variable: str = "PORT", default: str = "8000") -> int:
+    value = os.environ.get(variable, default)
     if not value.isdigit() or not 1 <= int(value) <= 65535:
-        raise StackError(f"PORT must be a port number from 1 to 65535, got {value!r}.")
+        raise StackError(f"{variable} must be a port number from 1 to 65535, got {value!r}.")
     port = int(value)
     if not port_is_free(port):
         raise StackError(
-            f"port {port} on 127.0.0.1 is already in use. Stop the process that uses it, or set PORT to a free port."
+            f"port {port} on 127.0.0.1 is already in use. Stop the process that uses it, "
+            f"or set {variable} to a free port."
         )
     return port
 
 
+def read_ws_port(web_port: int) -> int:
+    """Return WS_PORT, or web_port + 1 when it is unset and free, or else a free port."""
+    if os.environ.get("WS_PORT"):
+        port = read_port("WS_PORT")
+        if port == web_port:
+            raise StackError(f"WS_PORT and PORT are both {port}. Give the WebSocket server its own port.")
+        return port
+    if web_port < 65535 and port_is_free(web_port + 1):
+        return web_port + 1
+    return free_port()
+
+
 def check_prerequisites() -> None:
-    if not (VENV_BIN / "gunicorn").exists():
-        raise StackError(f"{VENV_BIN / 'gunicorn'} not found. Create the project venv with `make venv`.")
+    for program in ("gunicorn", "uvicorn"):
+        if not (VENV_BIN / program).exists():
+            raise StackError(f"{VENV_BIN / program} not found. Create the project venv with `make venv`.")
     if not os.environ.get("REDGX_EMBED_ENGINE_URL") and not ENGINE_PYTHON.exists():
         raise StackError(
             f"the engine venv is missing ({ENGINE_PYTHON} not found). Create it with `make engine-venv`, "
@@ -393,10 +425,11 @@ def main() -> int:
     signal.signal(signal.SIGTERM, supervisor.handle_signal)
     try:
         port = read_port()
+        ws_port = read_ws_port(port)
         check_prerequisites()
         RUN_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
-        demo_key = supervisor.start_stack(port)
-        supervisor.print_banner(port, demo_key)
+        demo_key = supervisor.start_stack(port, ws_port)
+        supervisor.print_banner(port, ws_port, demo_key)
         return supervisor.watch()
     except StopRequested:
         supervisor.log(f"received {supervisor.stop_signal} during startup, stopping everything")

@@ -28,17 +28,22 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "channels",
     "apps.core",
     "apps.api",
     "apps.tenancy",
     "apps.data",
     "apps.inference",
     "apps.health",
+    "apps.pubsub",
 ]
 
 MIDDLEWARE = [
     "apps.api.middleware.ApiErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -92,6 +97,10 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = env.path("REDGX_STATIC_ROOT", default=BASE_DIR / "staticfiles")
+# WhiteNoise serves the admin's and the API docs' files from the web processes, so no
+# page needs a CDN or a separate file server. Without collected files (STATIC_ROOT
+# empty, as in development) it finds them in the apps instead.
+WHITENOISE_USE_FINDERS = env.bool("REDGX_STATIC_USE_FINDERS", default=True)
 
 # Redis has two roles that may be two servers: the data areas, and the inference
 # queues with their outbox. django-redis owns the connection pools of both.
@@ -100,7 +109,7 @@ REDGX_INFERENCE_REDIS_URL = env.str("REDGX_INFERENCE_REDIS_URL", default="redis:
 REDGX_REDIS_SOCKET_TIMEOUT_S = env.float("REDGX_REDIS_SOCKET_TIMEOUT_S", default=5.0)
 
 
-def _redis_cache(url: str) -> dict:
+def _redis_cache(url: str, **pool_options) -> dict:
     return {
         "BACKEND": "django_redis.cache.RedisCache",
         "LOCATION": url,
@@ -108,14 +117,18 @@ def _redis_cache(url: str) -> dict:
             "CLIENT_CLASS": "django_redis.client.DefaultClient",
             "SOCKET_CONNECT_TIMEOUT": 2.0,
             "SOCKET_TIMEOUT": REDGX_REDIS_SOCKET_TIMEOUT_S,
-            "CONNECTION_POOL_KWARGS": {"health_check_interval": 30, "max_connections": 200},
+            "CONNECTION_POOL_KWARGS": {"health_check_interval": 30, "max_connections": 200, **pool_options},
         },
     }
 
 
+# The data areas read raw replies. RESP2 gives them one shape everywhere, the same shape
+# Lua scripts see (atomic pipelines); redis-py 8 would otherwise negotiate RESP3.
+REDGX_DATA_REDIS_PROTOCOL = 2
+
 CACHES = {
     "default": _redis_cache(REDGX_INFERENCE_REDIS_URL),
-    "data": _redis_cache(REDGX_DATA_REDIS_URL),
+    "data": _redis_cache(REDGX_DATA_REDIS_URL, protocol=REDGX_DATA_REDIS_PROTOCOL),
     "inference": _redis_cache(REDGX_INFERENCE_REDIS_URL),
 }
 
@@ -125,10 +138,36 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["apps.api.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["apps.api.permissions.NamespaceGrantPermission"],
     "EXCEPTION_HANDLER": "apps.api.exceptions.envelope_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "apps.api.schema.OperationAutoSchema",
     "UNAUTHENTICATED_USER": None,
     "UNAUTHENTICATED_TOKEN": None,
     # Rejects NaN and Infinity in request bodies; JSON has no such numbers.
     "STRICT_JSON": True,
+}
+
+# The OpenAPI schema at /docs/schema.json and Swagger UI at /docs/ (apps/api/schema.py).
+# Both are public: the schema lists routes and shapes, never namespaces or keys.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "RedGX API",
+    "DESCRIPTION": (
+        "Redis data areas and inference jobs behind API keys. Every response body is the JSON "
+        'envelope: `{"ok": true, "data": ...}` or `{"ok": false, "error": {"code", "message"}}`. '
+        "Each route serves several operations: pick one with the HTTP method and the `op` query parameter."
+    ),
+    "VERSION": "v1",
+    "SCHEMA_PATH_PREFIX": r"/api/v1/ns/\{namespace\}",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_AUTHENTICATION": [],
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    # Without drf-spectacular's enum hook, choices stay inline: areas reuse field names such as
+    # "side" with different choices, which the hook would report as naming collisions.
+    "POSTPROCESSING_HOOKS": ["apps.api.schema.finish_schema"],
+    "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
+    # Swagger UI comes from the installed drf-spectacular-sidecar package, never from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # validatorUrl null stops Swagger UI from sending the schema to validator.swagger.io.
+    "SWAGGER_UI_SETTINGS": {"validatorUrl": None, "deepLinking": True, "persistAuthorization": False},
 }
 
 # Request limits. A body over REDGX_MAX_BODY_BYTES gets 413 before it is read.
@@ -183,6 +222,33 @@ REDGX_EMBED_BATCH_SIZE = env.int("REDGX_EMBED_BATCH_SIZE", default=32)
 REDGX_EMBED_MAX_WAIT_MS = env.int("REDGX_EMBED_MAX_WAIT_MS", default=20)
 REDGX_EMBED_TIMEOUT_S = env.float("REDGX_EMBED_TIMEOUT_S", default=30.0)
 REDGX_EMBED_MAX_CONCURRENT_CALLS = env.int("REDGX_EMBED_MAX_CONCURRENT_CALLS", default=2)
+
+# Pub/Sub: publish over REST, subscribe over WebSocket (docs/pubsub.md). WebSocket clients
+# connect to a separate ASGI process (uvicorn), because the REST API stays on gunicorn.
+ASGI_APPLICATION = "redgx_project.asgi.application"
+# The pub/sub consumers use no channel layer: messages reach every ASGI process through Redis
+# pub/sub on the data Redis, and key revocations through the key cache's invalidation channel.
+# The layer is here for Channels features that need one, such as group sends.
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [REDGX_INFERENCE_REDIS_URL], "prefix": "redgx:asgi:"},
+    },
+}
+# Largest message a client may publish (413 above it). Larger messages that other Redis
+# clients publish directly are not delivered, and subscribers get an error frame instead.
+REDGX_PUBSUB_MAX_MESSAGE_BYTES = env.int("REDGX_PUBSUB_MAX_MESSAGE_BYTES", default=64 * 1024)
+# Frames waiting to be sent to one WebSocket client, bounded in count and in bytes. A client
+# that falls further behind is disconnected with close code 4429.
+REDGX_PUBSUB_SEND_BUFFER_FRAMES = env.int("REDGX_PUBSUB_SEND_BUFFER_FRAMES", default=5000)
+REDGX_PUBSUB_SEND_BUFFER_BYTES = env.int("REDGX_PUBSUB_SEND_BUFFER_BYTES", default=2 * 1024 * 1024)
+# Channels plus patterns one WebSocket connection may subscribe to.
+REDGX_PUBSUB_MAX_SUBSCRIPTIONS = env.int("REDGX_PUBSUB_MAX_SUBSCRIPTIONS", default=100)
+# How long an ASGI process keeps its WebSocket clients connected while it reconnects to the
+# data Redis. Past this, it closes them with code 4503 so that they reconnect.
+REDGX_PUBSUB_REDIS_GRACE_S = env.float("REDGX_PUBSUB_REDIS_GRACE_S", default=10.0)
+# Lifetime of a WebSocket ticket (single use), in seconds.
+REDGX_WS_TICKET_TTL_S = env.int("REDGX_WS_TICKET_TTL_S", default=30)
 
 LOGGING = {
     "version": 1,
