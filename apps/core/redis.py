@@ -49,6 +49,7 @@ def blocking_data_redis() -> Redis:
                 socket_connect_timeout=2.0,
                 max_connections=settings.REDGX_MAX_BLOCKING_REQUESTS + 1,
                 health_check_interval=30,
+                protocol=settings.REDGX_DATA_REDIS_PROTOCOL,
             )
             _blocking_client = (os.getpid(), _without_callbacks(client))
         return _blocking_client[1]
