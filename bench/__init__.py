@@ -1,0 +1,1 @@
+"""Benchmarks of the gateway. See bench/README.md."""
