@@ -11,6 +11,7 @@ import pytest
 from apps.core.redis import data_redis
 
 from .conftest import READ, WRITE, free_port, make_key, start_web
+from .envelopes import data_of, error_of
 
 EVENT = "/api/v1/ns/alpha/event/"
 ENTRY_ID = re.compile(r"[0-9]+-[0-9]+\Z")
@@ -21,20 +22,8 @@ def url(key: str, /, **query) -> str:
     return f"{path}?{urlencode(query, doseq=True)}" if query else path
 
 
-def data_of(response, status: int = 200) -> dict:
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert body["ok"] is True
-    return body["data"]
-
-
 def entry_ids(response) -> list[str]:
     return [entry["id"] for entry in data_of(response)["entries"]]
-
-
-def error_of(response, status: int) -> dict:
-    assert response.status_code == status, response.content
-    return response.json()["error"]
 
 
 def redis_key(key: str) -> str:

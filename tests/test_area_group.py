@@ -4,20 +4,10 @@ import pytest
 
 from apps.core.redis import data_redis
 
+from .envelopes import data_of, error_of
+
 GROUP = "/api/v1/ns/alpha/group/"
 STORED = "ns:alpha:team"
-
-
-def data_of(response, status: int = 200) -> dict:
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert body["ok"] is True
-    return body["data"]
-
-
-def error_of(response, status: int) -> dict:
-    assert response.status_code == status, response.content
-    return response.json()["error"]
 
 
 def stored(key: str = "team") -> set[bytes]:

@@ -5,21 +5,10 @@ import pytest
 from apps.core.redis import data_redis
 
 from .conftest import stored_redis
+from .envelopes import data_of, error_of
 
 MAP = "/api/v1/ns/alpha/map/"
 STORED = "ns:alpha:user"
-
-
-def data_of(response, status: int = 200) -> dict:
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert body["ok"] is True
-    return body["data"]
-
-
-def error_of(response, status: int) -> dict:
-    assert response.status_code == status, response.content
-    return response.json()["error"]
 
 
 def put_fields(client, fields: dict, key: str = "user") -> dict:

@@ -4,19 +4,9 @@ import pytest
 
 from apps.core.redis import data_redis
 
+from .envelopes import data_of, error_of
+
 R = "/api/v1/ns/alpha/rank/"
-
-
-def data_of(response, status: int = 200) -> dict:
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert body["ok"] is True
-    return body["data"]
-
-
-def error_of(response, status: int) -> dict:
-    assert response.status_code == status, response.content
-    return response.json()["error"]
 
 
 def stored(key: str) -> dict[bytes, float]:

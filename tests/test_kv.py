@@ -4,14 +4,9 @@ import pytest
 
 from apps.core.redis import data_redis
 
+from .envelopes import data_of
+
 KV = "/api/v1/ns/alpha/kv/"
-
-
-def data_of(response, status: int = 200) -> dict:
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert body["ok"] is True
-    return body["data"]
 
 
 def error_code(response) -> str:

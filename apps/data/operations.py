@@ -12,7 +12,7 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 from rest_framework import serializers
 
-from apps.api.errors import InvalidInput, PayloadTooLarge
+from apps.api.errors import InvalidInput
 from apps.api.fields import StrictIntegerField, StrictSerializer
 from apps.tenancy.permissions import Permission
 
@@ -174,13 +174,3 @@ class BlockTimeoutField(StrictIntegerField):
                 _("Must be at most %(limit)d milliseconds.") % {"limit": settings.REDGX_MAX_BLOCK_MS}
             )
         return value
-
-
-def check_item_count(items, field_name: str) -> None:
-    """Raise 413 when a request carries more items than REDGX_MAX_ITEMS_PER_REQUEST."""
-    if len(items) > settings.REDGX_MAX_ITEMS_PER_REQUEST:
-        raise PayloadTooLarge(
-            _("'%(field)s' has %(count)d items, the limit is %(limit)d.")
-            % {"field": field_name, "count": len(items), "limit": settings.REDGX_MAX_ITEMS_PER_REQUEST},
-            code="too_many_items",
-        )

@@ -17,6 +17,16 @@ from apps.api.fields import StrictCharField
 ENCODINGS = ("utf-8", "base64")
 
 
+def check_item_count(items, field_name: str) -> None:
+    """Raise 413 when a request carries more items than REDGX_MAX_ITEMS_PER_REQUEST."""
+    if len(items) > settings.REDGX_MAX_ITEMS_PER_REQUEST:
+        raise PayloadTooLarge(
+            _("'%(field)s' has %(count)d items, the limit is %(limit)d.")
+            % {"field": field_name, "count": len(items), "limit": settings.REDGX_MAX_ITEMS_PER_REQUEST},
+            code="too_many_items",
+        )
+
+
 def encode_value(raw: bytes, requested: str = "utf-8") -> dict:
     """Return ``{"value": text, "encoding": ...}`` for one stored value."""
     values, encoding = encode_values([raw], requested)
@@ -63,3 +73,55 @@ class ValueField(StrictCharField):
                 _("A value is larger than %(limit)d bytes.") % {"limit": settings.REDGX_MAX_VALUE_BYTES}
             )
         return raw
+
+
+class ValueListField(serializers.ListField):
+    """One or more values in the request's encoding, at most REDGX_MAX_ITEMS_PER_REQUEST."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("child", ValueField())
+        kwargs.setdefault("min_length", 1)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data) -> list[bytes]:
+        # Counted before the values are decoded, so an oversized list costs no decoding.
+        if isinstance(data, list):
+            check_item_count(data, self.field_name)
+        return super().to_internal_value(data)
+
+
+class EncodedKeysDictField(serializers.DictField):
+    """A non-empty JSON object whose keys are values in the request's encoding (hash field
+    names, sorted set members); returns ``{bytes: child value}``."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("allow_empty", False)
+        super().__init__(**kwargs)
+        self.key_field = ValueField()
+        self.key_field.bind(field_name="", parent=self)
+
+    def to_internal_value(self, data) -> dict:
+        if isinstance(data, dict):
+            check_item_count(data, self.field_name)
+        values = super().to_internal_value(data)
+        decoded, errors = {}, {}
+        for text, value in values.items():
+            try:
+                decoded[self.key_field.run_validation(text)] = value
+            except serializers.ValidationError as exc:
+                errors[text] = exc.detail
+        if errors:
+            raise serializers.ValidationError(errors)
+        return decoded
+
+
+def check_reply_count(value: int) -> int:
+    """Reject a count whose reply could hold more than REDGX_MAX_ITEMS_PER_REQUEST items.
+
+    Negative counts are allowed where Redis reads them as "may repeat" (SRANDMEMBER,
+    HRANDFIELD, ZRANDMEMBER), so the bound is on the absolute value.
+    """
+    limit = settings.REDGX_MAX_ITEMS_PER_REQUEST
+    if abs(value) > limit:
+        raise serializers.ValidationError(_("Must be between -%(limit)d and %(limit)d.") % {"limit": limit})
+    return value

@@ -17,8 +17,8 @@ from apps.api.fields import (
 )
 from apps.tenancy.permissions import Permission
 
-from ..operations import Area, Call, DataOperation, ListKeys, check_item_count
-from ..values import ValueField, encode_value, encode_values
+from ..operations import Area, Call, DataOperation, ListKeys
+from ..values import ValueField, check_item_count, encode_value, encode_values
 from .generic import MAX_TTL_MS, ttl_or_none
 
 READ, WRITE = Permission.READ, Permission.WRITE

@@ -7,8 +7,8 @@ from rest_framework import serializers
 from apps.api.errors import PayloadTooLarge
 from apps.api.fields import StrictBooleanField, StrictCharField, StrictIntegerField, StrictSerializer
 
-from ...operations import BlockTimeoutField, Call, DataOperation, check_item_count
-from ...values import ValueField, decode_value
+from ...operations import BlockTimeoutField, Call, DataOperation
+from ...values import ValueField, check_item_count, decode_value
 from .common import (
     ID_TOO_SMALL,
     READ,

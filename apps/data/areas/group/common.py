@@ -7,8 +7,8 @@ from apps.api.errors import ResourceNotFound
 from apps.api.fields import StrictCharField, StrictIntegerField, StrictSerializer
 from apps.tenancy.permissions import Permission
 
-from ...operations import Area, Call, DataOperation, ListKeys, check_item_count
-from ..map.common import BytesField, BytesListField, NoArguments, check_count
+from ...operations import Area, Call, DataOperation, ListKeys
+from ...values import ValueField, ValueListField, check_item_count, check_reply_count
 
 READ, WRITE = Permission.READ, Permission.WRITE
 area = Area("group", redis_type="set")
@@ -29,34 +29,34 @@ class KeyNamesField(serializers.ListField):
 
 
 class AddArguments(StrictSerializer):
-    members = BytesListField()
+    members = ValueListField()
 
 
 class MemberListArguments(StrictSerializer):
-    member = BytesListField()
+    member = ValueListField()
 
 
 class MemberArguments(StrictSerializer):
-    member = BytesField()
+    member = ValueField()
 
 
 class RandomArguments(StrictSerializer):
     count = StrictIntegerField(required=False, help_text="negative: members may repeat")
 
     def validate_count(self, value: int) -> int:
-        return check_count(value)
+        return check_reply_count(value)
 
 
 class PopArguments(StrictSerializer):
     count = StrictIntegerField(required=False, min_value=0)
 
     def validate_count(self, value: int) -> int:
-        return check_count(value)
+        return check_reply_count(value)
 
 
 class MoveArguments(StrictSerializer):
     destination = StrictCharField(trim_whitespace=False, help_text="key name in the same namespace")
-    member = BytesField()
+    member = ValueField()
 
 
 class OtherKeysArguments(StrictSerializer):
@@ -76,7 +76,6 @@ class SetOperation(DataOperation):
 
     method, permission = "GET", READ
     redis_type = "set"
-    serializer_class = NoArguments
 
 
 def key_not_found(call: Call) -> ResourceNotFound:

@@ -1,6 +1,5 @@
 """The map area, its argument fields and serializers, and helpers its operations share."""
 
-from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
@@ -8,8 +7,8 @@ from apps.api.errors import ResourceNotFound
 from apps.api.fields import StrictBooleanField, StrictIntegerField, StrictSerializer
 from apps.tenancy.permissions import Permission
 
-from ...operations import Area, Call, DataOperation, ListKeys, check_item_count
-from ...values import ValueField, encode_values
+from ...operations import Area, Call, DataOperation, ListKeys
+from ...values import EncodedKeysDictField, ValueField, ValueListField, check_reply_count, encode_values
 from ..kv import IncrementArguments
 
 READ, WRITE = Permission.READ, Permission.WRITE
@@ -17,76 +16,14 @@ area = Area("map", redis_type="hash")
 area.add(ListKeys("hash"))
 
 
-class BytesField(ValueField):
-    """A ValueField that returns bytes for the empty string too.
-
-    DRF's CharField returns a blank input as ``""`` without calling ``to_internal_value``.
-    """
-
-    def run_validation(self, data=serializers.empty):
-        value = super().run_validation(data)
-        return value.encode() if isinstance(value, str) else value
-
-
-class BytesListField(serializers.ListField):
-    """A non-empty list of strings in the request's encoding, at most REDGX_MAX_ITEMS_PER_REQUEST."""
-
-    def __init__(self, **kwargs):
-        kwargs.setdefault("child", BytesField())
-        kwargs.setdefault("min_length", 1)
-        super().__init__(**kwargs)
-
-    def to_internal_value(self, data) -> list[bytes]:
-        if isinstance(data, list):
-            check_item_count(data, self.field_name)
-        return super().to_internal_value(data)
-
-
-class FieldValuesField(serializers.DictField):
-    """A non-empty JSON object of field name -> value, both in the request's encoding, as bytes."""
-
-    def __init__(self, **kwargs):
-        kwargs.setdefault("child", BytesField())
-        kwargs.setdefault("allow_empty", False)
-        super().__init__(**kwargs)
-        self.name_field = BytesField()
-        self.name_field.bind(field_name="", parent=self)
-
-    def to_internal_value(self, data) -> dict[bytes, bytes]:
-        if isinstance(data, dict):
-            check_item_count(data, self.field_name)
-        values = super().to_internal_value(data)
-        names, errors = {}, {}
-        for name in values:
-            try:
-                names[name] = self.name_field.run_validation(name)
-            except serializers.ValidationError as exc:
-                errors[name] = exc.detail
-        if errors:
-            raise serializers.ValidationError(errors)
-        return {names[name]: value for name, value in values.items()}
-
-
-def check_count(value: int) -> int:
-    """Reject a count whose reply could hold more than REDGX_MAX_ITEMS_PER_REQUEST items."""
-    limit = settings.REDGX_MAX_ITEMS_PER_REQUEST
-    if abs(value) > limit:
-        raise serializers.ValidationError(_("Must be between -%(limit)d and %(limit)d.") % {"limit": limit})
-    return value
-
-
-class NoArguments(StrictSerializer):
-    """Rejects every argument, so a request that forgot its ``op`` does not silently run the default."""
-
-
 class ScanArguments(StrictSerializer):
     cursor = serializers.RegexField(r"^\d{1,20}$", required=False, default="0")
-    pattern = BytesField(required=False, default=b"*", help_text="glob pattern, in the request's encoding")
+    pattern = ValueField(required=False, default=b"*", help_text="glob pattern, in the request's encoding")
     count = StrictIntegerField(required=False, default=100, min_value=1, max_value=1000, help_text="a hint")
 
 
 class SetArguments(StrictSerializer):
-    fields = FieldValuesField(help_text="field name -> value")
+    fields = EncodedKeysDictField(child=ValueField(), help_text="field name -> value")
     nx = StrictBooleanField(required=False, default=False, help_text="write one field only if it is new (HSETNX)")
 
     def validate(self, attrs: dict) -> dict:
@@ -96,15 +33,15 @@ class SetArguments(StrictSerializer):
 
 
 class FieldArguments(StrictSerializer):
-    field = BytesField()
+    field = ValueField()
 
 
 class FieldListArguments(StrictSerializer):
-    field = BytesListField()
+    field = ValueListField()
 
 
 class FieldIncrementArguments(IncrementArguments):
-    field = BytesField()
+    field = ValueField()
 
 
 class RandomFieldArguments(StrictSerializer):
@@ -112,7 +49,7 @@ class RandomFieldArguments(StrictSerializer):
     withvalues = StrictBooleanField(required=False, default=False)
 
     def validate_count(self, value: int) -> int:
-        return check_count(value)
+        return check_reply_count(value)
 
 
 class HashOperation(DataOperation):
@@ -120,7 +57,6 @@ class HashOperation(DataOperation):
 
     method, permission = "GET", READ
     redis_type = "hash"
-    serializer_class = NoArguments
 
 
 def flat_pairs(reply) -> list[bytes]:

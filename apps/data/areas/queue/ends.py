@@ -8,8 +8,8 @@ from rest_framework import serializers
 
 from apps.api.fields import StrictBooleanField, StrictCharField, StrictSerializer
 
-from ...operations import BlockTimeoutField, Call, DataOperation, check_item_count
-from ...values import ValueField, encode_value, encode_values
+from ...operations import BlockTimeoutField, Call, DataOperation
+from ...values import ValueField, check_item_count, encode_value, encode_values
 from .common import WRITE, ReplyCountField, area, queue_empty, side_command, side_field
 
 

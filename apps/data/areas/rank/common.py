@@ -3,13 +3,12 @@
 from typing import Any
 
 from django.utils.translation import gettext_lazy as _
-from rest_framework import serializers
 
 from apps.api.errors import ResourceNotFound
 from apps.tenancy.permissions import Permission
 
-from ...operations import Area, Call, ListKeys, check_item_count
-from ...scores import ScoreField, score_to_json
+from ...operations import Area, Call, ListKeys
+from ...scores import score_to_json
 from ...values import ValueField, encode_values
 
 READ, WRITE = Permission.READ, Permission.WRITE
@@ -23,46 +22,6 @@ SCORE_ERRORS = {
         _("The increment would make the score NaN, as when adding -inf to +inf."),
     ),
 }
-
-
-class MemberListField(serializers.ListField):
-    """One or more members in the request's encoding, at most REDGX_MAX_ITEMS_PER_REQUEST."""
-
-    def __init__(self, **kwargs):
-        kwargs.setdefault("child", ValueField())
-        kwargs.setdefault("min_length", 1)
-        super().__init__(**kwargs)
-
-    def to_internal_value(self, data) -> list[bytes]:
-        # Counted before the members are decoded, so an oversized list costs no decoding.
-        if isinstance(data, list):
-            check_item_count(data, self.field_name)
-        return super().to_internal_value(data)
-
-
-class MemberScoresField(serializers.DictField):
-    """A JSON object of member -> score, with the members in the request's encoding."""
-
-    def __init__(self, **kwargs):
-        kwargs.setdefault("child", ScoreField())
-        kwargs.setdefault("allow_empty", False)
-        super().__init__(**kwargs)
-        self.member_field = ValueField()
-        self.member_field.bind(field_name="", parent=self)
-
-    def to_internal_value(self, data) -> dict[bytes, float]:
-        if isinstance(data, dict):
-            check_item_count(data, self.field_name)
-        scores = super().to_internal_value(data)
-        members, errors = {}, {}
-        for text, score in scores.items():
-            try:
-                members[self.member_field.run_validation(text)] = score
-            except serializers.ValidationError as exc:
-                errors[text] = exc.detail
-        if errors:
-            raise serializers.ValidationError(errors)
-        return members
 
 
 class LexBoundField(ValueField):

@@ -7,12 +7,14 @@ from apps.api.fields import StrictBooleanField, StrictSerializer
 
 from ...operations import Call, DataOperation
 from ...scores import ScoreField, score_argument, score_to_json
-from ...values import ValueField
-from .common import READ, SCORE_ERRORS, WRITE, MemberListField, MemberScoresField, area, member_not_found
+from ...values import EncodedKeysDictField, ValueField, ValueListField
+from .common import READ, SCORE_ERRORS, WRITE, area, member_not_found
 
 
 class AddArguments(StrictSerializer):
-    members = MemberScoresField(help_text='member -> score; a score is a number, "inf" or "-inf"')
+    members = EncodedKeysDictField(
+        child=ScoreField(), help_text='member -> score; a score is a number, "inf" or "-inf"'
+    )
     nx = StrictBooleanField(required=False, default=False, help_text="only add new members")
     xx = StrictBooleanField(required=False, default=False, help_text="only update existing members")
     gt = StrictBooleanField(required=False, default=False, help_text="update only to a greater score")
@@ -46,11 +48,11 @@ class RankArguments(MemberArguments):
 
 
 class MembersQueryArguments(StrictSerializer):
-    member = MemberListField(help_text="repeat the parameter: ?member=a&member=b")
+    member = ValueListField(help_text="repeat the parameter: ?member=a&member=b")
 
 
 class MembersBodyArguments(StrictSerializer):
-    members = MemberListField()
+    members = ValueListField()
 
 
 @area.register
