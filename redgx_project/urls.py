@@ -1,10 +1,14 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from apps.api import docs_urls
 from apps.health import views as health
 
 urlpatterns = [
+    # The start page a browser lands on is the interactive API documentation.
+    path("", RedirectView.as_view(url="/docs/", permanent=False)),
+    path("docs", RedirectView.as_view(url="/docs/", permanent=False)),
     path("docs/", include(docs_urls.urlpatterns)),
     path("api/", include("apps.api.urls")),
     path("healthz", health.healthz, name="healthz"),

@@ -163,7 +163,7 @@ class ManagedProcess:
 
 
 def start_worker(name: str, engine_url: str, **overrides: str) -> ManagedProcess:
-    env = subprocess_env(REDGX_EMBED_ENGINE_URL=engine_url, **overrides)
+    env = subprocess_env(REDGX_EMBED_ENGINE_URL=engine_url, dramatiq_worker_timeout="100", **overrides)
     args = [sys.executable, "-m", "dramatiq", "apps.inference.worker", "--processes", "1", "--threads", "40"]
     return ManagedProcess(name, args, env)
 

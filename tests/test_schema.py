@@ -251,3 +251,10 @@ def test_static_files_are_served_by_the_app():
         assert response.status_code == 200, path
         assert b"".join(response.streaming_content)
     assert client.get("/static/drf_spectacular_sidecar/swagger-ui-dist/missing.js").status_code == 404
+
+
+def test_root_and_docs_without_slash_redirect_to_docs():
+    for path in ["/", "/docs"]:
+        response = Client().get(path)
+        assert response.status_code == 302
+        assert response["Location"] == "/docs/"

@@ -221,7 +221,9 @@ class Supervisor:
 
         # The worker starts first so that the reverse order at shutdown stops web before worker.
         worker_args = [str(VENV_BIN / "dramatiq"), "apps.inference.worker", "--processes", "1", "--threads", "64"]
-        self.start("worker", worker_args, env)
+        # Dramatiq's idle consumer polls Redis at most this many milliseconds apart (its
+        # default, 1000, adds up to a second to a request that arrives at an idle worker).
+        self.start("worker", worker_args, {**env, "dramatiq_worker_timeout": "100"})
         web_args = [str(VENV_BIN / "gunicorn"), "-c", "deploy/gunicorn.conf.py", "redgx_project.wsgi:application"]
         self.start("web", web_args, {**env, "PORT": str(port), "HOST": "127.0.0.1"})
         ready_url = f"http://127.0.0.1:{port}/readyz"
