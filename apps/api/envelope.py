@@ -22,4 +22,6 @@ def error_detail(code: str, message: str, **extra: Any) -> dict:
 def error_response(status: int, code: str, message: str, headers: dict | None = None) -> JsonResponse:
     """Build an error response outside DRF (middleware, URL fallbacks)."""
     body = {"ok": False, "error": error_detail(code, message)}
-    return JsonResponse(body, status=status, headers=headers, json_dumps_params={"ensure_ascii": False, "separators": (",", ":")})
+    return JsonResponse(
+        body, status=status, headers=headers, json_dumps_params={"ensure_ascii": False, "separators": (",", ":")}
+    )

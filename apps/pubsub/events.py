@@ -23,6 +23,8 @@ def publish_job_event(namespace: str, req_id: str, task: str, status: str, error
     if error is not None:
         event["error"] = error
     try:
-        data_redis().publish(redis_channel(namespace, JOB_EVENTS_CHANNEL), json.dumps(event, ensure_ascii=False, separators=(",", ":")))
+        data_redis().publish(
+            redis_channel(namespace, JOB_EVENTS_CHANNEL), json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+        )
     except redis.exceptions.RedisError as exc:
         logger.warning("Could not publish the %s event of job %s: %s", status, req_id, exc)
