@@ -40,8 +40,8 @@ def score_argument(score: float) -> str:
 def score_to_json(raw: bytes | float | int) -> int | float | str:
     """Shape a score from a Redis reply for JSON.
 
-    RESP3 replies carry scores as doubles, RESP2 replies and Lua scripts as text, so both
-    are accepted. Integral scores become integers, the infinities "inf" and "-inf".
+    RESP2 replies and Lua scripts carry scores as text, RESP3 replies as doubles; both are
+    accepted. Integral scores become integers, the infinities "inf" and "-inf".
     """
     score = float(raw)
     if math.isinf(score):

@@ -87,6 +87,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# LocaleMiddleware picks each request's language from the admin's switcher (the django_language
+# cookie), then from Accept-Language, and falls back to LANGUAGE_CODE, which must be one of
+# LANGUAGES. Management commands and WebSocket frames always use LANGUAGE_CODE.
 LANGUAGE_CODE = env.str("REDGX_LANGUAGE_CODE", default="en")
 LANGUAGES = [("en", _("English")), ("ko", _("Korean"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
@@ -96,7 +99,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = env.path("REDGX_STATIC_ROOT", default=BASE_DIR / "staticfiles")
+# Where collectstatic puts the files (production). Unset, WhiteNoise serves them from the apps.
+STATIC_ROOT = env.str("REDGX_STATIC_ROOT", default="") or None
 # WhiteNoise serves the admin's and the API docs' files from the web processes, so no
 # page needs a CDN or a separate file server. Without collected files (STATIC_ROOT
 # empty, as in development) it finds them in the apps instead.

@@ -11,6 +11,7 @@ _REQUIRED = [
     "DATABASE_URL",
     "REDGX_DATA_REDIS_URL",
     "REDGX_INFERENCE_REDIS_URL",
+    "REDGX_STATIC_ROOT",
 ]
 _missing = [name for name in _REQUIRED if not env.str(name, default="")]
 if _missing:
@@ -21,6 +22,8 @@ SECRET_KEY = env.str("DJANGO_SECRET_KEY")
 if len(SECRET_KEY) < 32:
     raise ImproperlyConfigured("DJANGO_SECRET_KEY must be at least 32 characters long.")
 
+# Static files are collected at build time (collectstatic), not looked up per request.
+WHITENOISE_USE_FINDERS = False
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -172,9 +172,8 @@ def plain(value):
     return text(value)
 
 
-# The data clients may speak RESP2 or RESP3, because redis-py 8 requests RESP3 unless configured
-# otherwise, while commands in the atomic pipeline's Lua script return RESP2 shapes. Replies that
-# differ between the two (maps) go through these helpers, which read both.
+# The data role is pinned to RESP2 (REDGX_DATA_REDIS_PROTOCOL), the shape Lua scripts see too.
+# These helpers also read RESP3 maps, so a deployment that changes the pin keeps working.
 
 
 def flat_map(reply: list | dict) -> dict:

@@ -62,9 +62,9 @@ class HashOperation(DataOperation):
 def flat_pairs(reply) -> list[bytes]:
     """Return a reply of field-value pairs as a flat list ``[name, value, ...]``.
 
-    Over RESP3, which the data client speaks, Redis sends HGETALL as a map and HRANDFIELD
-    WITHVALUES as a list of pairs. Over RESP2, and so inside the atomic pipeline's Lua
-    script, both are flat lists.
+    Over RESP2, which the data role is pinned to, and inside the atomic pipeline's Lua
+    script, both HGETALL and HRANDFIELD WITHVALUES are flat lists. Over RESP3 they would be
+    a map and a list of pairs; both shapes are read.
     """
     if isinstance(reply, dict):
         return [part for pair in reply.items() for part in pair]

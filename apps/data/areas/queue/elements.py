@@ -171,11 +171,9 @@ class Set(DataOperation):
     """``PUT ?op=set``: LSET of the element at ``index``.
 
     An index outside the list returns 409 ``index_out_of_range``. A missing list returns
-    404 ``key_not_found`` once the runner reads ``not_found_codes``.
+    404 ``key_not_found``.
     """
 
-    # TODO: until runner.reply_error reads not_found_codes, a missing list gets 400
-    # redis_error with Redis's text "no such key".
     name, method, permission = "set", "PUT", WRITE
     redis_type = "list"
     serializer_class = SetArguments

@@ -50,8 +50,8 @@ class LexBoundField(ValueField):
 def score_pairs(reply: list) -> list[tuple[bytes, Any]]:
     """Split a reply of members with scores into (member, score) pairs.
 
-    RESP3 replies nest the pairs ([[member, score], ...]); RESP2 replies, Lua scripts (the
-    atomic pipeline) and ZSCAN list them flat ([member, score, member, score]).
+    RESP2 replies (the data role's pin), Lua scripts and ZSCAN list them flat
+    ([member, score, member, score]); RESP3 would nest them ([[member, score], ...]).
     """
     if not reply:
         return []
