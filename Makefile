@@ -4,7 +4,7 @@ VENV := .venv
 ENGINE_VENV := .venv-engine
 BIN := $(VENV)/bin
 
-.PHONY: run test fuzz lint check venv engine-venv clean
+.PHONY: run test fuzz lint check messages venv engine-venv clean
 
 # The stamp files make the install step rerun only when a requirements file changes.
 $(VENV)/.installed: requirements/base.txt requirements/dev.txt
@@ -31,6 +31,7 @@ lint: venv
 	$(BIN)/ruff format --check .
 
 check: venv
+	mkdir -p .run
 	$(BIN)/python manage.py check
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
@@ -41,6 +42,14 @@ test: venv engine-venv lint check
 # seed each time. A failure prints the request that caused it.
 fuzz: venv
 	REDGX_FUZZ_MAX_EXAMPLES=300 REDGX_FUZZ_SEED=random REDGX_FUZZ_TIMEOUT_S=900 $(BIN)/pytest tests/test_fuzz.py
+
+# Update the Korean catalogue from the source and compile it (needs GNU gettext). Translate
+# every new or fuzzy entry in locale/ko/LC_MESSAGES/django.po, run this again, and commit the
+# .po with its .mo, so that `make run` needs no gettext. tests/test_i18n.py checks both.
+MESSAGES_IGNORE := --ignore='.*' --ignore=tests --ignore=bench --ignore=deploy --ignore=staticfiles --ignore=test-artifacts
+messages: venv
+	$(BIN)/python manage.py makemessages --locale ko --add-location file --no-obsolete $(MESSAGES_IGNORE)
+	$(BIN)/python manage.py compilemessages --locale ko $(MESSAGES_IGNORE)
 
 clean:
 	rm -rf .run .pytest_cache .ruff_cache

@@ -1,9 +1,13 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
 from django.views.generic import RedirectView
 
 from apps.api import docs_urls
 from apps.health import views as health
+
+admin.site.site_header = _("RedGX administration")
+admin.site.site_title = _("RedGX admin")
 
 urlpatterns = [
     # The start page a browser lands on is the interactive API documentation.
@@ -14,4 +18,6 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
+    # set_language at /i18n/setlang/: the admin's language switcher posts here.
+    path("i18n/", include("django.conf.urls.i18n")),
 ]

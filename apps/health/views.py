@@ -6,6 +6,7 @@ jobs meanwhile; ``?strict=1`` counts engines too.
 """
 
 from django.http import JsonResponse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from apps.api.envelope import success_body
@@ -15,7 +16,7 @@ from .checks import core_checks, engine_checks
 
 @require_GET
 def healthz(request):
-    return JsonResponse(success_body({"status": "alive"}))
+    return JsonResponse(success_body({"status": "alive"}), json_dumps_params={"separators": (",", ":")})
 
 
 @require_GET
@@ -35,5 +36,9 @@ def readyz(request):
     ready = core_ok and (engines_ok or not strict)
     body = success_body({"status": state, "checks": {**core, **engines}})
     if not ready:
-        body = {"ok": False, "error": {"code": "not_ready", "message": "A dependency is down."}, "data": body["data"]}
+        body = {
+            "ok": False,
+            "error": {"code": "not_ready", "message": _("A dependency is down.")},
+            "data": body["data"],
+        }
     return JsonResponse(body, status=200 if ready else 503)

@@ -4,19 +4,26 @@ A job is one hash, ``redgx:job:{req_id}``, written before the submit returns 202
 and updated by the worker: status, timestamps, attempts, and at the end the result
 or the error. The hash expires REDGX_JOB_TTL_S after submission, and
 REDGX_RESULT_TTL_S after it reaches a final status.
+
+A job's error keeps, beside its English message, the message template and the values that
+fill it, so that ``readable_error`` can show the message in the reader's language.
 """
 
 import json
+import logging
 import time
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 
 from django.conf import settings
+from django.utils.translation import gettext
 from redis.commands.core import Script
 
 from apps.core.redis import inference_redis
 from apps.pubsub.events import publish_job_event
+
+logger = logging.getLogger(__name__)
 
 
 class JobStatus(StrEnum):
@@ -137,17 +144,19 @@ def mark_processing(req_id: str, attempt: int) -> bool:
     return bool(_run(_UPDATE_SCRIPT, req_id, [], fields))
 
 
-def mark_retrying(req_id: str, code: str, message: str) -> None:
+def mark_retrying(req_id: str, code: str, template: str, params: dict | None = None) -> None:
     """Put the job back to queued with the reason of the failed attempt."""
-    _run(_UPDATE_SCRIPT, req_id, [], {"status": JobStatus.QUEUED, "last_error": json.dumps(_error(code, message))})
+    error = json.dumps(_error(code, template, params))
+    _run(_UPDATE_SCRIPT, req_id, [], {"status": JobStatus.QUEUED, "last_error": error})
 
 
 def complete_job(req_id: str, result: dict) -> bool:
-    return _finish(req_id, {"status": JobStatus.DONE, "result": json.dumps(result)})
+    return _finish(req_id, {"status": JobStatus.DONE, "result": json.dumps(result, separators=(",", ":"))})
 
 
-def fail_job(req_id: str, code: str, message: str) -> bool:
-    return _finish(req_id, {"status": JobStatus.FAILED, "error": json.dumps(_error(code, message))})
+def fail_job(req_id: str, code: str, template: str, params: dict | None = None) -> bool:
+    """Set the job failed; ``template`` is an English message marked with gettext_noop."""
+    return _finish(req_id, {"status": JobStatus.FAILED, "error": json.dumps(_error(code, template, params))})
 
 
 def last_error(req_id: str) -> dict | None:
@@ -162,7 +171,8 @@ def _finish(req_id: str, fields: dict) -> bool:
         return False
     # Subscribers of the namespace's job events learn of the outcome without polling.
     namespace, task = (value.decode() for value in written)
-    error = json.loads(fields["error"]) if "error" in fields else None
+    # The event goes to every subscriber at once, so its message is in the default language.
+    error = readable_error(json.loads(fields["error"])) if "error" in fields else None
     publish_job_event(namespace, req_id, task, fields["status"], error)
     return True
 
@@ -178,8 +188,34 @@ def _run(script: str, req_id: str, leading_args: list, fields: dict) -> int:
     return _scripts[script](keys=[job_key(req_id)], args=[*leading_args, *flat])
 
 
-def _error(code: str, message: str) -> dict:
-    return {"code": code, "message": message}
+def _error(code: str, template: str, params: dict | None) -> dict:
+    params = params or {}
+    return {"code": code, "message": render_message(template, params), "template": template, "params": params}
+
+
+def render_message(template: str, params: dict, translate=str) -> str:
+    """Fill a message template; a value that is itself ``{"template", "params"}`` is rendered first.
+
+    With the default ``translate`` the result is English; pass ``gettext`` for the active language.
+    """
+    values = {
+        name: render_message(value["template"], value["params"], translate) if isinstance(value, dict) else value
+        for name, value in params.items()
+    }
+    return translate(template) % values
+
+
+def readable_error(error: dict) -> dict:
+    """Return a stored job error as clients get it: the code and the message in the active language."""
+    if "template" not in error:
+        return {"code": error["code"], "message": error["message"]}
+    try:
+        message = render_message(error["template"], error["params"], gettext)
+    except (KeyError, TypeError, ValueError) as exc:
+        # The stored English message was rendered from the same values, so it is still right.
+        logger.warning("Job error template %r does not fit its values: %s", error["template"], exc)
+        message = error["message"]
+    return {"code": error["code"], "message": message}
 
 
 def _float_or_none(value: str | None) -> float | None:

@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from rest_framework import serializers
 
 from apps.api.errors import PayloadTooLarge
@@ -9,11 +10,12 @@ from apps.api.fields import StrictBooleanField, StrictSerializer
 class EmbedInputsField(serializers.Field):
     """One non-empty string, or a non-empty list of them; always returns a list."""
 
+    # Lazy, because the class body runs once at import, before any request picks a language.
     default_error_messages = {
-        "invalid": _("Must be a string or a list of strings."),
-        "empty_list": _("Must contain at least one input."),
-        "empty_input": _("Input %(index)d is empty."),
-        "not_string": _("Input %(index)d is not a string."),
+        "invalid": gettext_lazy("Must be a string or a list of strings."),
+        "empty_list": gettext_lazy("Must contain at least one input."),
+        "empty_input": gettext_lazy("Input %(index)d is empty."),
+        "not_string": gettext_lazy("Input %(index)d is not a string."),
     }
 
     def to_internal_value(self, data) -> list[str]:

@@ -5,6 +5,7 @@ import threading
 
 import dramatiq
 from django.conf import settings
+from django.utils.translation import gettext_noop
 from dramatiq.middleware import CurrentMessage
 
 from . import jobs
@@ -56,9 +57,17 @@ def _attempt_number() -> int:
 def fail_exhausted_job(message_data: dict, retry_info: dict) -> None:
     """Mark a job failed once Dramatiq has used up its retries."""
     req_id = message_data["args"][0]
-    error = jobs.last_error(req_id) or {"code": "internal_error", "message": "The job failed in the worker."}
-    if jobs.fail_job(req_id, error["code"], f"{error['message']} (gave up after {retry_info['retries'] + 1} attempts)"):
-        logger.info("Job %s failed after %d attempts: %s", req_id, retry_info["retries"] + 1, error["code"])
+    attempts = retry_info["retries"] + 1
+    last = jobs.last_error(req_id)
+    if last is None:
+        code, reason = "internal_error", {"template": gettext_noop("The job failed in the worker."), "params": {}}
+    else:
+        code = last["code"]
+        # An error stored without its template (by an older worker) has only the English message.
+        reason = {"template": last["template"], "params": last["params"]} if "template" in last else last["message"]
+    template = gettext_noop("%(reason)s (gave up after %(attempts)d attempts)")
+    if jobs.fail_job(req_id, code, template, {"reason": reason, "attempts": attempts}):
+        logger.info("Job %s failed after %d attempts: %s", req_id, attempts, code)
 
 
 @dramatiq.actor(
@@ -83,10 +92,10 @@ def run_embed(req_id: str) -> None:
         vectors = future.result()
     except EngineError as exc:
         if exc.transient:
-            jobs.mark_retrying(req_id, exc.code, exc.message)
+            jobs.mark_retrying(req_id, exc.code, exc.template, exc.params)
             logger.warning("Job %s attempt %d failed: %s", req_id, _attempt_number(), exc.message)
             raise
-        jobs.fail_job(req_id, exc.code, exc.message)
+        jobs.fail_job(req_id, exc.code, exc.template, exc.params)
         logger.info("Job %s failed: %s", req_id, exc.message)
         return
 

@@ -88,5 +88,5 @@ class JobViewSet(OperationViewSet):
         if job.result is not None:
             body.update(job.result)
         if job.error is not None:
-            body["error"] = job.error
+            body["error"] = jobs.readable_error(job.error)
         return Response(body)

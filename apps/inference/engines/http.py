@@ -4,6 +4,7 @@ import logging
 import threading
 
 import httpx
+from django.utils.translation import gettext_noop
 
 from .errors import EngineError
 
@@ -36,10 +37,15 @@ def post_json(client: httpx.Client, path: str, payload: dict):
     try:
         response = client.post(path, json=payload)
     except httpx.TimeoutException as exc:
-        raise EngineError("The engine did not respond in time.", transient=True, code="engine_timeout") from exc
+        raise EngineError(
+            gettext_noop("The engine did not respond in time."), transient=True, code="engine_timeout"
+        ) from exc
     except httpx.TransportError as exc:
         raise EngineError(
-            f"Could not reach the engine: {type(exc).__name__}.", transient=True, code="engine_unreachable"
+            gettext_noop("Could not reach the engine: %(error)s."),
+            params={"error": type(exc).__name__},
+            transient=True,
+            code="engine_unreachable",
         ) from exc
 
     if response.status_code == 200:
@@ -47,7 +53,9 @@ def post_json(client: httpx.Client, path: str, payload: dict):
             return response.json()
         except ValueError as exc:
             logger.warning("Engine %s%s returned 200 with a body that is not JSON", client.base_url, path)
-            raise EngineError("The engine returned invalid JSON.", transient=True, code="engine_bad_response") from exc
+            raise EngineError(
+                gettext_noop("The engine returned invalid JSON."), transient=True, code="engine_bad_response"
+            ) from exc
 
     detail = _error_text(response)
     # TEI answers 424 when its backend fails during inference (for example out of memory),
@@ -58,12 +66,17 @@ def post_json(client: httpx.Client, path: str, payload: dict):
         code = "engine_busy" if response.status_code == 429 else "engine_unavailable"
     else:
         code = "engine_rejected"
-    message = (
-        f"The engine returned {response.status_code}: {detail}"
-        if detail
-        else f"The engine returned {response.status_code}."
+    if detail:
+        template = gettext_noop("The engine returned %(status)d: %(detail)s")
+    else:
+        template = gettext_noop("The engine returned %(status)d.")
+    raise EngineError(
+        template,
+        params={"status": response.status_code, "detail": detail},
+        transient=transient,
+        status=response.status_code,
+        code=code,
     )
-    raise EngineError(message, transient=transient, status=response.status_code, code=code)
 
 
 def _error_text(response: httpx.Response) -> str:

@@ -3,6 +3,8 @@
 import logging
 import math
 
+from django.utils.translation import gettext_noop
+
 from .errors import EngineError
 from .http import client_for, post_json
 
@@ -21,7 +23,9 @@ class TeiClient:
                 "Engine %s returned an unexpected /embed result shape for %d inputs", self.base_url, len(inputs)
             )
             raise EngineError(
-                "The engine returned an unexpected result shape.", transient=True, code="engine_bad_response"
+                gettext_noop("The engine returned an unexpected result shape."),
+                transient=True,
+                code="engine_bad_response",
             )
         return reply
 

@@ -1,17 +1,21 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
 
 from apps.tenancy.keys import create_api_key
 from apps.tenancy.permissions import parse_permissions
 
 
 class Command(BaseCommand):
-    help = "Create an API key with a grant on one namespace (created if missing). Prints only the plain key."
+    @property
+    def help(self) -> str:
+        # A property, because argparse needs a plain str and the language is known only at run time.
+        return _("Create an API key with a grant on one namespace (created if missing). Prints only the plain key.")
 
     def add_arguments(self, parser):
-        parser.add_argument("--namespace", required=True, help="Namespace name, created if it does not exist.")
-        parser.add_argument("--permissions", default="read", help="Comma-separated: read, write. Default: read.")
-        parser.add_argument("--name", default="", help="What the key is for. Default: cli-<namespace>.")
+        parser.add_argument("--namespace", required=True, help=_("Namespace name, created if it does not exist."))
+        parser.add_argument("--permissions", default="read", help=_("Comma-separated: read, write. Default: read."))
+        parser.add_argument("--name", default="", help=_("What the key is for. Default: cli-<namespace>."))
 
     def handle(self, *args, namespace: str, permissions: str, name: str, **options):
         try:
@@ -21,7 +25,13 @@ class Command(BaseCommand):
         try:
             new_key = create_api_key(name or f"cli-{namespace}", {namespace: granted}, create_namespaces=True)
         except ValidationError as exc:
-            raise CommandError(f"Invalid namespace name '{namespace}': {' '.join(exc.messages)}") from exc
+            raise CommandError(
+                _("Invalid namespace name '%(namespace)s': %(errors)s")
+                % {"namespace": namespace, "errors": " ".join(exc.messages)}
+            ) from exc
         # stdout carries the key alone, so scripts can capture it with $(...).
         self.stdout.write(new_key.plain_key)
-        self.stderr.write(f"Created API key {new_key.api_key.prefix} on namespace {namespace}: {permissions}")
+        self.stderr.write(
+            _("Created API key %(prefix)s on namespace %(namespace)s: %(permissions)s")
+            % {"prefix": new_key.api_key.prefix, "namespace": namespace, "permissions": permissions}
+        )

@@ -2,6 +2,7 @@ import os
 from pathlib import Path
 
 from django.core.management.base import BaseCommand
+from django.utils.translation import gettext as _
 
 from apps.tenancy.keycache import load_key
 from apps.tenancy.keys import create_api_key
@@ -10,14 +11,19 @@ from apps.tenancy.permissions import Permission
 
 
 class Command(BaseCommand):
-    help = (
-        "Print a working demo API key with read and write on a namespace, reusing the one saved in "
-        "--key-file while it is still valid. For local development only: the file holds the plain key."
-    )
+    @property
+    def help(self) -> str:
+        # A property, because argparse needs a plain str and the language is known only at run time.
+        return _(
+            "Print a working demo API key with read and write on a namespace, reusing the one saved in "
+            "--key-file while it is still valid. For local development only: the file holds the plain key."
+        )
 
     def add_arguments(self, parser):
-        parser.add_argument("--namespace", default="shared")
-        parser.add_argument("--key-file", required=True, type=Path, help="File that keeps the plain demo key.")
+        parser.add_argument(
+            "--namespace", default="shared", help=_("Namespace the key reads and writes. Default: shared.")
+        )
+        parser.add_argument("--key-file", required=True, type=Path, help=_("File that keeps the plain demo key."))
 
     def handle(self, *args, namespace: str, key_file: Path, **options):
         plain_key = key_file.read_text().strip() if key_file.is_file() else ""
