@@ -10,8 +10,8 @@ threads = int(os.environ.get("WEB_THREADS", "8"))
 timeout = 60
 graceful_timeout = 20
 keepalive = 5
-# The longest request line gunicorn accepts (its maximum); longer ones get gunicorn's own
-# 414 page. Key names and query strings must fit in it with the method and path.
+# The maximum request line gunicorn accepts (8190 is gunicorn's own upper bound); longer
+# ones get gunicorn's 414 page. Key names and query strings must fit in it with the method and path.
 limit_request_line = 8190
 # Only these addresses may set X-Forwarded-* headers.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

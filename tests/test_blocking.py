@@ -41,7 +41,7 @@ def test_hundred_blocked_clients_do_not_stop_other_requests(web):
             response = httpx.get(f"{web}/kv/greeting", headers=headers, timeout=5)
             assert response.status_code == 200
             assert response.json()["data"]["value"] == "hello"
-        # The reads were answered while every pop was still waiting, not after the pops timed out.
+        # The reads returned while every pop was still waiting, not after the pops timed out.
         finished = [(pop.result().status_code, pop.result().text[:200]) for pop in pops if pop.done()]
         assert finished == []
 

@@ -66,7 +66,7 @@ def known_server_bug(case, response) -> str | None:
     """
     if response.status_code == 414 and "Request Line is too large" in response.text:
         # Not a bug: gunicorn rejects a request line over limit_request_line (8190 bytes,
-        # its maximum) with its own page before the request reaches Django; docs/api.md says so.
+        # its maximum) with its own page before the request reaches Django; docs/api.md documents it.
         return "request line over gunicorn's limit"
     return None
 

@@ -23,7 +23,7 @@ _blocking_lock = threading.Lock()
 
 def _without_callbacks(client: Redis) -> Redis:
     # redis-py reshapes some replies (SET to a bool, HGETALL to a dict) only when it
-    # knows the options a command was sent with. The data areas build raw commands and
+    # has the options a command was sent with. The data areas build raw commands and
     # shape the replies themselves, so their clients keep Redis's replies as they are.
     client.response_callbacks.clear()
     return client

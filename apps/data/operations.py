@@ -63,9 +63,9 @@ class DataOperation:
     # atomic pipelines. None means any type.
     redis_type: ClassVar[str | None] = None
     serializer_class: ClassVar[type[serializers.Serializer] | None] = None
-    # Redis error text fragment -> (code, message), answered with 409.
+    # Redis error text fragment -> (code, message), returned as 409.
     error_codes: ClassVar[dict[str, tuple[str, str]]] = {}
-    # The same for errors that mean something is missing, answered with 404.
+    # The same for errors that mean something is missing, returned as 404.
     not_found_codes: ClassVar[dict[str, tuple[str, str]]] = {}
 
     def validate(self, data: Any, *, from_query: bool, encoding: str) -> dict:

@@ -1,7 +1,7 @@
 """Encoding of values: UTF-8 text by default, base64 when the client asks for it.
 
 Values that are not valid UTF-8 come back as base64 even when UTF-8 was requested, and
-the response says so in its ``encoding`` field.
+the response's ``encoding`` field tells the client so.
 """
 
 import base64

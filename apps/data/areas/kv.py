@@ -102,7 +102,7 @@ class Set(DataOperation):
         (reply,) = replies
         if not call.args["get"]:
             return {"key": call.key, "written": reply is not None}
-        # With GET, Redis returns the old value (or nil) and cannot say whether NX/XX wrote.
+        # With GET, Redis returns the old value (or nil) and does not report whether NX/XX wrote.
         previous = encode_value(reply, call.encoding) if reply is not None else {"value": None}
         return {"key": call.key, "previous": previous["value"], "encoding": previous.get("encoding", call.encoding)}
 
