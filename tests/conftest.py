@@ -1,6 +1,7 @@
 """Shared fixtures: personas with API keys, clean Redis databases, a Dramatiq worker process."""
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -70,9 +71,12 @@ class ApiClient:
     def request(self, method: str, path: str, body=None, *, raw: bytes | None = None, **extra):
         headers = {"HTTP_X_API_KEY": self.key} if self.key else {}
         headers.update(extra)
-        import json
-
-        data = raw if raw is not None else (json.dumps(body) if body is not None else "")
+        if raw is not None:
+            data = raw
+        elif body is not None:
+            data = json.dumps(body)
+        else:
+            data = ""
         return self.client.generic(method, path, data, content_type="application/json", **headers)
 
     def get(self, path, **extra):
@@ -171,13 +175,17 @@ def start_worker(name: str, engine_url: str, **overrides: str) -> ManagedProcess
 def start_web(name: str, port: int, **overrides: str) -> ManagedProcess:
     env = subprocess_env(PORT=str(port), **overrides)
     args = [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py", "redgx_project.wsgi:application"]
-    process = ManagedProcess(name, args, env)
-    deadline = time.monotonic() + 20
+    return wait_until_healthy(ManagedProcess(name, args, env), port)
+
+
+def wait_until_healthy(process: ManagedProcess, port: int, timeout: float = 20) -> ManagedProcess:
+    """Return the process once /healthz on the port answers 200; stop it and raise after the timeout."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
                 return process
         except httpx.TransportError:
-            time.sleep(0.2)
+            time.sleep(0.1)
     process.stop()
-    raise RuntimeError(f"gunicorn did not start:\n{process.output()}")
+    raise RuntimeError(f"{process.log_path.stem} did not start:\n{process.output()}")

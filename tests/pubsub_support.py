@@ -6,14 +6,13 @@ import subprocess
 import sys
 import time
 
-import httpx
 import pytest
 import redis
 from django.conf import settings
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from .conftest import ManagedProcess, free_port, start_web, subprocess_env
+from .conftest import ManagedProcess, free_port, start_web, subprocess_env, wait_until_healthy
 
 WS_PATH = "/ws/v1/ns/{namespace}/pubsub"
 
@@ -26,16 +25,7 @@ def start_ws(name: str, port: int, *, ping_interval: float = 20, ping_timeout: f
         "--ws", "websockets-sansio", "--ws-per-message-deflate", "false", "--ws-max-size", "1048576",
         "--ws-ping-interval", str(ping_interval), "--ws-ping-timeout", str(ping_timeout),
     ]  # fmt: skip
-    process = ManagedProcess(name, args, subprocess_env(**env))
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return process
-        except httpx.TransportError:
-            time.sleep(0.1)
-    process.stop()
-    raise RuntimeError(f"uvicorn did not start:\n{process.output()}")
+    return wait_until_healthy(ManagedProcess(name, args, subprocess_env(**env)), port)
 
 
 @pytest.fixture(scope="module")
