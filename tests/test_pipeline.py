@@ -147,3 +147,29 @@ def test_pipeline_keys_stay_in_namespace(owner):
         owner.post(PIPELINE, {"operations": [kv("get", "../beta/secret"), kv("get", "ns:beta:secret")]})
     )
     assert [result["status"] for result in results] == [404, 404]
+
+
+def test_atomic_overwrites_like_redis(owner):
+    """SET and the STORE forms replace a key of any type, in an atomic pipeline too."""
+    data_redis().hset("ns:alpha:h", "f", "v")
+    data_redis().hset("ns:alpha:dest", "f", "v")
+    data_redis().sadd("ns:alpha:s", "m")
+    operations = [
+        kv("set", "h", value="now a string"),
+        {"area": "group", "op": "unionstore", "key": "dest", "args": {"key": ["s"]}},
+    ]
+    results = results_of(owner.post(PIPELINE, {"atomic": True, "operations": operations}))
+    assert [result["ok"] for result in results] == [True, True]
+    assert data_redis().get("ns:alpha:h") == b"now a string"
+    assert data_redis().smembers("ns:alpha:dest") == [b"m"]
+
+
+def test_atomic_store_source_of_other_type_runs_nothing(owner):
+    data_redis().hset("ns:alpha:h", "f", "v")
+    operations = [
+        kv("set", "a", value="1"),
+        {"area": "group", "op": "unionstore", "key": "dest", "args": {"key": ["h"]}},
+    ]
+    response = owner.post(PIPELINE, {"atomic": True, "operations": operations})
+    assert response.status_code == 409
+    assert data_redis().exists("ns:alpha:a") == 0

@@ -80,6 +80,14 @@ class DataOperation:
         """Every Redis key the operation touches; the first is the one it writes or reads."""
         return [] if self.collection else [call.redis_key]
 
+    def typed_keys(self, call: Call) -> list[str]:
+        """Return the keys that must hold ``redis_type`` (or not exist) for the operation to work.
+
+        Operations that overwrite a key whatever it holds (SET, MSET, the STORE forms for
+        their destination) leave those keys out, so atomic pipelines accept what Redis does.
+        """
+        return self.keys(call)
+
     def commands(self, call: Call) -> list[Command]:
         raise NotImplementedError
 

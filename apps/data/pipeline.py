@@ -152,9 +152,9 @@ def _run_atomic(client: Redis, planned: list[Planned]) -> dict[int, list]:
         _script = client.register_script(_ATOMIC_SCRIPT)
     checks, keys = [], []
     for item in planned:
-        for redis_key in item.operation.keys(item.call):
-            keys.append(redis_key)
-            if item.operation.redis_type:
+        keys.extend(item.operation.keys(item.call))
+        if item.operation.redis_type:
+            for redis_key in item.operation.typed_keys(item.call):
                 checks.append([redis_key, item.operation.redis_type, item.index])
     commands = [command for item in planned for command in item.commands]
     document = json.dumps({"checks": [check[:2] for check in checks], "lengths": [len(c) for c in commands]})

@@ -81,6 +81,10 @@ class Set(DataOperation):
     redis_type = "string"
     serializer_class = SetArguments
 
+    def typed_keys(self, call: Call) -> list[str]:
+        # SET replaces a value of any type, as in Redis.
+        return []
+
     def commands(self, call: Call):
         args = call.args
         command = ["SET", call.redis_key, args["value"]]
@@ -198,6 +202,10 @@ class SetMany(DataOperation):
 
     def keys(self, call: Call) -> list[str]:
         return [call.other_key(name) for name in call.args["items"]]
+
+    def typed_keys(self, call: Call) -> list[str]:
+        # MSET replaces values of any type, as in Redis.
+        return []
 
     def commands(self, call: Call):
         pairs = [part for name, raw in call.args["items"].items() for part in (call.other_key(name), raw)]

@@ -66,6 +66,10 @@ class _Store(SetOperation):
     def keys(self, call: Call) -> list[str]:
         return url_key_and_others(call)
 
+    def typed_keys(self, call: Call) -> list[str]:
+        # The destination is replaced whatever it holds; only the sources must be sets.
+        return self.keys(call)[1:]
+
     def commands(self, call: Call):
         return [(self.command, *self.keys(call))]
 
