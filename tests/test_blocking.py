@@ -70,10 +70,10 @@ def test_blocking_capacity_answers_503(transactional_db):
         with ThreadPoolExecutor(max_workers=2) as pool:
             waiting = [pool.submit(blocked_pop) for _ in range(2)]
             time.sleep(0.5)
-            refused = blocked_pop()
-            assert refused.status_code == 503
-            assert refused.json()["error"]["code"] == "blocking_capacity"
-            assert refused.headers["Retry-After"] == "1"
+            rejected = blocked_pop()
+            assert rejected.status_code == 503
+            assert rejected.json()["error"]["code"] == "blocking_capacity"
+            assert rejected.headers["Retry-After"] == "1"
             assert httpx.get(f"{base}/kv/x", headers=headers).status_code == 404
             assert [pop.result().status_code for pop in waiting] == [200, 200]
     finally:

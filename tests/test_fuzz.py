@@ -65,8 +65,8 @@ def known_server_bug(case, response) -> str | None:
     NOTE: delete each case here once its bug is fixed, so that the test checks it again.
     """
     if response.status_code == 414 and "Request Line is too large" in response.text:
-        # Not a bug: gunicorn rejects a request line over limit_request_line (8190 bytes,
-        # its maximum) with its own page before the request reaches Django; docs/api.md documents it.
+        # Not a bug: gunicorn rejects a request line over limit_request_line (8190 bytes, its
+        # maximum) with its own page before the request reaches Django. docs/api.md documents it.
         return "request line over gunicorn's limit"
     return None
 

@@ -42,7 +42,7 @@ def test_hostile_name_stays_in_namespace(owner, outsider, name):
     assert outsider.get(path).status_code == 403
 
 
-def test_percent_encoded_slash_is_the_same_key_as_a_slash(owner):
+def test_encoded_slash_equals_slash(owner):
     # WSGI decodes %2F before routing, so both spellings name the key "a/b".
     owner.put("/api/v1/ns/alpha/kv/a%2Fb", {"value": "v"})
     assert owner.get("/api/v1/ns/alpha/kv/a/b").json()["data"]["value"] == "v"

@@ -58,7 +58,7 @@ def translate_exception(exc: Exception) -> Exception:
         if "WRONGTYPE" in str(exc):
             return Conflict(_("The key holds a value of another type."), code="wrong_type")
         # Arguments are validated before they reach Redis, so what Redis still rejects is
-        # about the stored data; its own message names the problem and contains no gateway internals.
+        # about the stored data. Its own message names the problem and contains no gateway internals.
         logger.info("Redis rejected a command: %s", exc)
         return InvalidInput(
             _("Redis rejected the command: %(error)s") % {"error": _redis_message(exc)}, code="redis_error"

@@ -39,7 +39,7 @@ def data_redis() -> Redis:
 
 
 def blocking_data_redis() -> Redis:
-    """A data-role client for blocking commands, with a socket timeout longer than any block."""
+    """Return a data-role client for blocking commands, with a socket timeout longer than any block."""
     global _blocking_client
     with _blocking_lock:
         if _blocking_client is None or _blocking_client[0] != os.getpid():

@@ -41,7 +41,7 @@ class Call:
         return namespaced_key(self.namespace, self.key)
 
     def other_key(self, name: str) -> str:
-        """The Redis key of another key name in the same namespace."""
+        """Return the Redis key of another key name in the same namespace."""
         return namespaced_key(self.namespace, name)
 
 
@@ -77,7 +77,7 @@ class DataOperation:
         return serializer.validated_data
 
     def keys(self, call: Call) -> list[str]:
-        """Every Redis key the operation touches; the first is the one it writes or reads."""
+        """Return every Redis key the operation touches, the one it writes or reads first."""
         return [] if self.collection else [call.redis_key]
 
     def typed_keys(self, call: Call) -> list[str]:

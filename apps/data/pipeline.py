@@ -193,7 +193,7 @@ def _outcome(item: Planned, replies: list | None) -> dict:
 
 
 def _whole_pipeline_error(failed: list[Planned]) -> ApiError:
-    """One error for an atomic pipeline: the status of the first failure, every failure listed."""
+    """Build one error for an atomic pipeline: the status of the first failure, every failure listed."""
     status, body = failed[0].error
     error = ApiError(
         _("Operation %(index)d failed: %(message)s Nothing was run.")

@@ -1,7 +1,7 @@
 """Encoding of values: UTF-8 text by default, base64 when the client asks for it.
 
 Values that are not valid UTF-8 come back as base64 even when UTF-8 was requested, and
-the response's ``encoding`` field tells the client so.
+the response's ``encoding`` field names the encoding used.
 """
 
 import base64

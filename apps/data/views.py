@@ -48,7 +48,7 @@ _blocking_slots_lock = threading.Lock()
 
 
 def run_blocking_operation(operation: DataOperation, call: Call):
-    """Run a blocking read if this process has a free slot for one, else answer 503."""
+    """Run a blocking read if this process has a free slot for one, else raise 503."""
     global _blocking_slots
     with _blocking_slots_lock:
         if _blocking_slots is None:

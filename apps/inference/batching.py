@@ -90,16 +90,16 @@ class Batcher:
     def _take(self, params: Hashable) -> list[_Pending]:
         """Remove up to batch_size inputs of whole jobs from a group (at least one job)."""
         group = self._groups[params]
-        taken, count = [], 0
-        while group.items and (not taken or count + len(group.items[0].inputs) <= self.batch_size):
+        batch, count = [], 0
+        while group.items and (not batch or count + len(group.items[0].inputs) <= self.batch_size):
             item = group.items.pop(0)
-            taken.append(item)
+            batch.append(item)
             count += len(item.inputs)
         group.input_count -= count
         # Jobs left behind keep the group's first arrival time: they have waited that long already.
         if not group.items:
             del self._groups[params]
-        return taken
+        return batch
 
     def _send(self, params: Hashable, items: list[_Pending]) -> None:
         try:

@@ -99,7 +99,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-# Where collectstatic puts the files (production). Unset, WhiteNoise serves them from the apps.
+# Folder that collectstatic fills in production. Unset, WhiteNoise serves the files from the apps.
 STATIC_ROOT = env.str("REDGX_STATIC_ROOT", default="") or None
 # WhiteNoise serves the admin's and the API docs' files from the web processes, so no
 # page needs a CDN or a separate file server. Without collected files (STATIC_ROOT

@@ -59,7 +59,7 @@ class Exists(DataOperation):
 
 
 class Ttl(DataOperation):
-    """``GET ?op=ttl``: PTTL. A missing key answers ``exists: false``."""
+    """``GET ?op=ttl``: PTTL. A missing key returns ``exists: false``."""
 
     name, method, permission = "ttl", "GET", Permission.READ
 

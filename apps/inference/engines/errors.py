@@ -1,8 +1,8 @@
 class EngineError(Exception):
     """A failed engine call.
 
-    ``transient`` tells whether retrying the same request later may succeed
-    (connection errors, timeouts, 429 and 5xx) or not (the engine rejected the input).
+    ``transient`` is true when retrying the same request later may succeed (connection
+    errors, timeouts, 429 and 5xx), false when the engine rejected the input.
     ``message`` is safe to show to the client that submitted the job. It is ``template``, an
     English message marked with ``gettext_noop``, filled with ``params``. Jobs store the template
     and the values, so the gateway shows the message in the language of whoever reads it.

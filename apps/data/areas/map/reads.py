@@ -173,8 +173,10 @@ class RandomFields(HashOperation):
         if "count" not in call.args:
             if not names:
                 raise key_not_found(call)
-            one = {"key": call.key, "field": names[0], "encoding": encoding}
-            return {**one, "value": values[0]} if withvalues else one
+            single = {"key": call.key, "field": names[0], "encoding": encoding}
+            if withvalues:
+                single["value"] = values[0]
+            return single
         many = {"key": call.key, "fields": names, "encoding": encoding}
         return {**many, "values": values} if withvalues else many
 
