@@ -18,7 +18,7 @@ from apps.api.errors import ApiError
 from apps.data.keys import key_prefix
 from apps.tenancy.permissions import Permission
 
-from .keyspecs import CommandTable
+from .keyspecs import CommandInfo, CommandTable
 
 logger = logging.getLogger(__name__)
 
@@ -126,6 +126,11 @@ class PreparedCommand:
     verify_key_count: int | None = None
 
 
+def command_info(client: Redis, name: str) -> CommandInfo | None:
+    """Return what Redis reports about an allowed command (``xgroup|create`` for a subcommand)."""
+    return _table.get(client, _INFO_NAMES, name)
+
+
 def command_error(message: str) -> CommandError:
     return CommandError("ERR " + message)
 
@@ -140,7 +145,7 @@ def prepare(client: Redis, namespace: str, args: list[bytes]) -> PreparedCommand
             % {"count": len(args) - 1, "limit": 2 * settings.REDGX_MAX_ITEMS_PER_REQUEST + 8}
         )
     name = _lookup_name(args)
-    info = _table.get(client, _INFO_NAMES, name)
+    info = command_info(client, name)
     if info is None or not info.evaluable:
         raise command_error(_("command '%(name)s' is not available on this Redis server.") % {"name": name})
     if not info.arity_ok(len(args)):
