@@ -126,3 +126,14 @@ def test_multi_exec_reports_runtime_errors_in_place(owner_key):
     body = [["SET", "a", "x"], ["INCR", "a"], ["GET", "a"]]
     results = post(f"{BASE}/multi-exec", body, owner_key).json()
     assert results == [{"result": "OK"}, {"error": "ERR value is not an integer or out of range"}, {"result": "x"}]
+
+
+def test_path_form_decodes_encoded_slash(owner_key):
+    # gunicorn passes the undecoded path as RAW_URI; the test client's path has %2F decoded already.
+    response = Client().get(
+        f"{BASE}/set/a/b/c",
+        RAW_URI=f"{BASE}/set/dir%2Ffile/caf%C3%A9%20ok?ignored=",
+        HTTP_AUTHORIZATION=f"Bearer {owner_key}",
+    )
+    assert response.json() == {"result": "OK"}
+    assert stored_redis().get("ns:alpha:dir/file") == "café ok".encode()

@@ -106,7 +106,7 @@ _table = CommandTable()
 
 
 class CommandError(ApiError):
-    """A command the compat API rejects before Redis sees it; the message starts with a Redis error code."""
+    """A command the compat API rejects before Redis receives it; the message starts with a Redis error code."""
 
     status_code = 400
     default_code = "invalid_command"

@@ -71,7 +71,7 @@ def run_batch(namespace: str, key: ResolvedKey, body, encode_base64: bool, *, at
 
     Each command gets ``{"result": ...}`` or ``{"error": "..."}``. A pipeline reports a
     rejected command in its place and runs the rest. A transaction with a rejected command
-    runs nothing and raises that command's error, as Redis answers EXECABORT.
+    runs nothing and raises that command's error, as Redis replies EXECABORT.
     """
     if not isinstance(body, list) or not body:
         raise command_error(_("the request body must be a JSON array of commands, each a JSON array."))

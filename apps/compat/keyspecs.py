@@ -1,9 +1,9 @@
 """Which arguments of a Redis command are key names, as the Redis server itself reports.
 
 Redis 7 describes each command with ``COMMAND INFO``: its arity, flags and key
-specifications ("key specs"). A key spec says where the search for keys begins (a fixed
-index, or after a keyword such as STREAMS) and how to find the keys from there (a
-range, or a count stored in an argument such as ZUNIONSTORE's numkeys). Evaluating the
+specifications ("key specs"). A key spec gives the start of the search for keys: a fixed
+index, or the argument after a keyword such as STREAMS. It then gives the rule that finds
+the keys from there: a range, or a count stored in an argument such as ZUNIONSTORE's numkeys. Evaluating the
 specs here follows Redis's own ``getKeysUsingKeySpecs`` (src/db.c, Redis 7.0).
 
 Commands flagged ``movablekeys`` find their keys from argument values. For them the
@@ -20,9 +20,9 @@ from redis import Redis
 
 @dataclass(frozen=True)
 class KeySpec:
-    # Where the search begins: ("index", position) or ("keyword", keyword, startfrom).
+    # Start of the search: ("index", position) or ("keyword", keyword, startfrom).
     begin: tuple
-    # How keys are found: ("range", lastkey, keystep, limit) or
+    # Rule that finds the keys: ("range", lastkey, keystep, limit) or
     # ("keynum", keynumidx, firstkey, keystep). ("unknown",) for either part means the
     # spec cannot be evaluated; such commands are not allowed.
     find: tuple
@@ -30,7 +30,7 @@ class KeySpec:
 
 @dataclass(frozen=True)
 class CommandInfo:
-    """What Redis reports about one command or subcommand (``xgroup|create``)."""
+    """Redis's description of one command or subcommand (``xgroup|create``)."""
 
     name: str
     arity: int

@@ -7,7 +7,7 @@ from apps.api.errors import InvalidInput
 
 
 def key_prefix(namespace: str) -> str:
-    """Return the prefix that every data key of ``namespace`` starts with; it holds no glob characters."""
+    """Return the prefix that every data key of ``namespace`` starts with; it contains no glob characters."""
     return f"ns:{namespace}:"
 
 
