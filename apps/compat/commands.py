@@ -131,8 +131,13 @@ def command_info(client: Redis, name: str) -> CommandInfo | None:
     return _table.get(client, _INFO_NAMES, name)
 
 
+def with_error_code(code: str, message: str) -> str:
+    """Return ``message`` after a Redis error code such as ``ERR``; codes are protocol tokens, never translated."""
+    return f"{code} {message}"
+
+
 def command_error(message: str) -> CommandError:
-    return CommandError("ERR " + message)
+    return CommandError(with_error_code("ERR", message))
 
 
 def prepare(client: Redis, namespace: str, args: list[bytes]) -> PreparedCommand:

@@ -19,6 +19,7 @@ from .commands import (
     prepare,
     strip_key_names,
     strip_prefix_from_text,
+    with_error_code,
 )
 from .protocol import command_from_json, redis_error_text, result_to_json
 
@@ -76,11 +77,11 @@ def run_batch(namespace: str, key: ResolvedKey, body, encode_base64: bool, *, at
     if not isinstance(body, list) or not body:
         raise command_error(_("the request body must be a JSON array of commands, each a JSON array."))
     if len(body) > settings.REDGX_MAX_PIPELINE_OPERATIONS:
-        raise PayloadTooLarge(
-            "ERR "
-            + _("the request has %(count)d commands, the limit is %(limit)d.")
-            % {"count": len(body), "limit": settings.REDGX_MAX_PIPELINE_OPERATIONS}
-        )
+        message = _("the request has %(count)d commands, the limit is %(limit)d.") % {
+            "count": len(body),
+            "limit": settings.REDGX_MAX_PIPELINE_OPERATIONS,
+        }
+        raise PayloadTooLarge(with_error_code("ERR", message))
 
     client = data_redis()
     planned: list[PreparedCommand | APIException] = []
@@ -138,18 +139,18 @@ def _send(client: Redis, commands: list[PreparedCommand], *, atomic: bool) -> li
 
 
 def _transaction_aborted(index: int, exc: APIException) -> APIException:
-    message = "EXECABORT " + _("Transaction discarded because command %(index)d was rejected: %(error)s") % {
+    message = _("Transaction discarded because command %(index)d was rejected: %(error)s") % {
         "index": index,
         "error": _api_error_text(exc),
     }
-    aborted = CommandError(message)
+    aborted = CommandError(with_error_code("EXECABORT", message))
     aborted.status_code = exc.status_code
     return aborted
 
 
 def _api_error_text(exc: APIException) -> str:
     text = str(exc.detail)
-    return "NOPERM " + text if isinstance(exc, PermissionDenied) else text
+    return with_error_code("NOPERM", text) if isinstance(exc, PermissionDenied) else text
 
 
 def _clean_error(command: PreparedCommand, exc: Exception) -> str:

@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from apps.api.errors import PayloadTooLarge
 from apps.api.exceptions import translate_exception
 
-from .commands import command_error
+from .commands import command_error, with_error_code
 
 logger = logging.getLogger(__name__)
 
@@ -52,9 +52,8 @@ def to_argument(item) -> bytes:
 
 def check_argument_size(raw: bytes) -> bytes:
     if len(raw) > settings.REDGX_MAX_VALUE_BYTES:
-        raise PayloadTooLarge(
-            "ERR " + _("an argument is larger than %(limit)d bytes.") % {"limit": settings.REDGX_MAX_VALUE_BYTES}
-        )
+        message = _("an argument is larger than %(limit)d bytes.") % {"limit": settings.REDGX_MAX_VALUE_BYTES}
+        raise PayloadTooLarge(with_error_code("ERR", message))
     return raw
 
 
@@ -100,11 +99,12 @@ def upstash_exception_handler(exc, context):
     if not isinstance(exc, exceptions.APIException):
         view = context.get("view")
         logger.exception("Unhandled error in %s", type(view).__name__ if view else "compat view")
-        return error_response("ERR " + _("Internal server error."), status.HTTP_500_INTERNAL_SERVER_ERROR)
+        message = with_error_code("ERR", _("Internal server error."))
+        return error_response(message, status.HTTP_500_INTERNAL_SERVER_ERROR)
 
     message = _first_message(exc.detail)
     if isinstance(exc, exceptions.PermissionDenied):
-        message = "NOPERM " + message
+        message = with_error_code("NOPERM", message)
 
     headers = {}
     retry_after = getattr(exc, "retry_after", None)

@@ -18,7 +18,7 @@ from apps.api.permissions import NamespaceGrantPermission
 from apps.tenancy.permissions import Permission
 
 from .authentication import TOKEN_QUERY_PARAMETER, BearerKeyAuthentication
-from .commands import command_error
+from .commands import command_error, with_error_code
 from .execution import run_batch, run_command
 from .protocol import check_argument_size, command_from_json, upstash_exception_handler, wants_base64
 
@@ -33,6 +33,8 @@ class UpstashView(APIView):
     # The body is read as bytes: a JSON command, or a raw value in the path form.
     parser_classes = []
     http_method_names = ["get", "head", "post", "put"]
+    # The protocol is Upstash's, documented in docs/upstash.md, not part of the RedGX OpenAPI schema.
+    schema = None
 
     def get_exception_handler(self):
         return upstash_exception_handler
@@ -127,5 +129,5 @@ class MultiExecView(UpstashView):
 @csrf_exempt
 def compat_not_found(request, path: str = ""):
     """Fallback for any /compat/upstash/ path that no route matches."""
-    message = "ERR " + _("No route matches this path. Use /compat/upstash/ns/<namespace> as the REST URL.")
-    return JsonResponse({"error": message}, status=404)
+    hint = _("No route matches this path. Use /compat/upstash/ns/<namespace> as the REST URL.")
+    return JsonResponse({"error": with_error_code("ERR", hint)}, status=404)
