@@ -1,4 +1,4 @@
-"""Which arguments of a Redis command are key names, as the Redis server itself reports.
+"""Key arguments of Redis commands, found from the key specs the Redis server reports.
 
 Redis 7 describes each command with ``COMMAND INFO``: its arity, flags and key
 specifications ("key specs"). A key spec gives the start of the search for keys: a fixed
