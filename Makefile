@@ -4,7 +4,7 @@ VENV := .venv
 ENGINE_VENV := .venv-engine
 BIN := $(VENV)/bin
 
-.PHONY: run test fuzz lint check messages venv engine-venv clean
+.PHONY: run test fuzz lint check messages venv engine-venv clean compat compat-deps
 
 # The stamp files make the install step rerun only when a requirements file changes.
 $(VENV)/.installed: requirements/base.txt requirements/dev.txt
@@ -35,8 +35,21 @@ check: venv
 	$(BIN)/python manage.py check
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
-test: venv engine-venv lint check
+test: venv engine-venv lint check compat-deps
 	$(BIN)/pytest
+
+# The @upstash/redis SDK (npm) for tests/test_compat_sdk.py. Without npm the Node.js
+# check is skipped and the Python SDK tests still run.
+compat-deps:
+	@if command -v npm >/dev/null 2>&1; then \
+		cd tests/compat && npm ci --no-audit --no-fund --loglevel=error; \
+	else \
+		echo "npm not found: the Node.js Upstash SDK check will be skipped"; \
+	fi
+
+# Drive a live RedGX with both Upstash SDKs: upstash-redis (PyPI) and @upstash/redis (npm).
+compat: venv compat-deps
+	$(BIN)/pytest tests/test_compat_sdk.py
 
 # A longer schemathesis run than the one in `make test`: more requests per operation and a new
 # seed each time. A failure prints the request that caused it.

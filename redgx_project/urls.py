@@ -15,6 +15,8 @@ urlpatterns = [
     path("docs", RedirectView.as_view(url="/docs/", permanent=False)),
     path("docs/", include(docs_urls.urlpatterns)),
     path("api/", include("apps.api.urls")),
+    # Upstash REST protocol per namespace, for the upstash-redis SDKs (docs/upstash.md).
+    path("compat/upstash/", include("apps.compat.urls")),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),

@@ -13,10 +13,16 @@ API_KEY_HEADER = "HTTP_X_API_KEY"
 class ApiKeyAuthentication(BaseAuthentication):
     """Authenticates the ``X-API-Key`` header; ``request.auth`` becomes the ResolvedKey."""
 
+    missing_key_message = _("Missing X-API-Key header.")
+
+    def get_plain_key(self, request) -> str:
+        """Return the API key the request carries, or "" when it has none; subclasses read other places."""
+        return request.META.get(API_KEY_HEADER, "").strip()
+
     def authenticate(self, request) -> tuple[ResolvedKey, ResolvedKey]:
-        plain_key = request.META.get(API_KEY_HEADER, "").strip()
+        plain_key = self.get_plain_key(request)
         if not plain_key:
-            raise NotAuthenticated(_("Missing X-API-Key header."))
+            raise NotAuthenticated(self.missing_key_message)
         if len(plain_key) > MAX_PLAIN_KEY_LENGTH:
             raise AuthenticationFailed(_("Unknown API key."))
 

@@ -6,6 +6,11 @@ from django.utils.translation import gettext as _
 from apps.api.errors import InvalidInput
 
 
+def key_prefix(namespace: str) -> str:
+    """Return the prefix that every data key of ``namespace`` starts with; it contains no glob characters."""
+    return f"ns:{namespace}:"
+
+
 def namespaced_key(namespace: str, key: str) -> str:
     """Return the Redis key for ``key`` in ``namespace``.
 
@@ -20,4 +25,4 @@ def namespaced_key(namespace: str, key: str) -> str:
             _("The key name is longer than %(limit)d bytes.") % {"limit": settings.REDGX_MAX_KEY_BYTES},
             code="key_too_long",
         )
-    return f"ns:{namespace}:{key}"
+    return key_prefix(namespace) + key

@@ -1,6 +1,7 @@
 """One viewset per data area, built from the area's registered operations."""
 
 import threading
+from contextlib import contextmanager
 
 from django.conf import settings
 from django.utils.translation import gettext as _
@@ -47,8 +48,9 @@ _blocking_slots: threading.BoundedSemaphore | None = None
 _blocking_slots_lock = threading.Lock()
 
 
-def run_blocking_operation(operation: DataOperation, call: Call):
-    """Run a blocking read if this process has a free slot for one, else raise 503."""
+@contextmanager
+def blocking_slot():
+    """Hold one of this process's REDGX_MAX_BLOCKING_REQUESTS slots for a blocking read, or raise 503."""
     global _blocking_slots
     with _blocking_slots_lock:
         if _blocking_slots is None:
@@ -59,9 +61,15 @@ def run_blocking_operation(operation: DataOperation, call: Call):
             code="blocking_capacity",
         )
     try:
-        return run_operation(blocking_data_redis(), operation, call)
+        yield
     finally:
         _blocking_slots.release()
+
+
+def run_blocking_operation(operation: DataOperation, call: Call):
+    """Run a blocking read if this process has a free slot for one, else raise 503."""
+    with blocking_slot():
+        return run_operation(blocking_data_redis(), operation, call)
 
 
 def area_viewset(area: Area, *, collection: bool) -> type[DataAreaViewSet]:

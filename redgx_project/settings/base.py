@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "apps.inference",
     "apps.health",
     "apps.pubsub",
+    "apps.compat",
 ]
 
 MIDDLEWARE = [
@@ -193,6 +194,10 @@ REDGX_MAX_BLOCK_MS = env.int("REDGX_MAX_BLOCK_MS", default=25_000)
 REDGX_MAX_BLOCKING_REQUESTS = env.int(
     "REDGX_MAX_BLOCKING_REQUESTS", default=max(1, env.int("WEB_THREADS", default=8) * 3 // 4)
 )
+
+# Upstash-compatible API (/compat/upstash/ns/{namespace}): accept the API key in the
+# `_token` query parameter too. Off by default, because URLs end up in access logs.
+REDGX_UPSTASH_ALLOW_TOKEN_PARAM = env.bool("REDGX_UPSTASH_ALLOW_TOKEN_PARAM", default=False)
 
 # API key cache: a resolved key stays in process memory for this long at most.
 # Changes reach every process at once through Redis pub/sub. The TTL limits the harm
