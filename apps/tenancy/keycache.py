@@ -7,6 +7,7 @@ TTL limits the harm of a missed message. While the listener is disconnected the
 TTL drops to one second, so a revocation still takes effect within a second.
 """
 
+import ipaddress
 import logging
 import os
 import threading
@@ -21,7 +22,7 @@ from django.db import connection
 
 from apps.core.redis import inference_redis
 
-from .models import ApiKey
+from .models import ApiKey, IpAllowlistEntry, QuotaPolicy
 from .permissions import Permission
 
 logger = logging.getLogger(__name__)
@@ -31,6 +32,35 @@ INVALIDATION_CHANNEL = "redgx:keycache:invalidate"
 EVICT_ALL = "*"
 MAX_ENTRIES = 10_000
 DISCONNECTED_TTL_S = 1.0
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class Quota:
+    """Concrete request limits of one key, from its quota policy with settings filling the gaps."""
+
+    rate_per_s: float
+    burst: int
+    max_request_bytes: int
+    max_queued_jobs: int
+
+    @classmethod
+    def from_policy(cls, policy: QuotaPolicy | None) -> "Quota":
+        def pick(name: str, setting: str):
+            value = getattr(policy, name, None) if policy is not None else None
+            return getattr(settings, setting) if value is None else value
+
+        return cls(
+            rate_per_s=float(pick("rate_per_s", "REDGX_RATE_PER_S")),
+            burst=int(pick("burst", "REDGX_RATE_BURST")),
+            max_request_bytes=int(pick("max_request_bytes", "REDGX_MAX_BODY_BYTES")),
+            max_queued_jobs=int(pick("max_queued_jobs", "REDGX_MAX_QUEUED_JOBS")),
+        )
+
+
+def _settings_quota() -> Quota:
+    return Quota.from_policy(None)
 
 
 @dataclass(frozen=True)
@@ -46,6 +76,11 @@ class ResolvedKey:
     grants: dict[str, frozenset[Permission]] = field(default_factory=dict)
     # The admin grant: the key may use /api/v1/admin/.
     is_admin: bool = False
+    # The key's own allowlist; empty means any address.
+    networks: tuple[Network, ...] = ()
+    # namespace name -> allowlist, only for granted namespaces that have entries.
+    namespace_networks: dict[str, tuple[Network, ...]] = field(default_factory=dict)
+    quota: Quota = field(default_factory=_settings_quota)
 
     # DRF reads this on request.user.
     is_authenticated = True
@@ -58,7 +93,7 @@ class ResolvedKey:
 
 
 def load_key(digest: str) -> ResolvedKey | None:
-    api_key = ApiKey.objects.filter(digest=digest).first()
+    api_key = ApiKey.objects.filter(digest=digest).select_related("quota_policy").first()
     if api_key is None:
         return None
     grants = {
@@ -69,6 +104,11 @@ def load_key(digest: str) -> ResolvedKey | None:
         )
         for grant in api_key.grants.select_related("namespace")
     }
+    networks = tuple(entry.ip_network for entry in api_key.allowlist.all())
+    namespace_networks: dict[str, list[Network]] = {}
+    for entry in IpAllowlistEntry.objects.filter(namespace__name__in=grants).select_related("namespace"):
+        namespace_networks.setdefault(entry.namespace.name, []).append(entry.ip_network)
+    policy = api_key.quota_policy or QuotaPolicy.objects.filter(is_default=True).first()
     return ResolvedKey(
         id=api_key.id,
         prefix=api_key.prefix,
@@ -77,6 +117,9 @@ def load_key(digest: str) -> ResolvedKey | None:
         expires_at=api_key.expires_at.timestamp() if api_key.expires_at else None,
         grants=grants,
         is_admin=api_key.is_admin,
+        networks=networks,
+        namespace_networks={name: tuple(nets) for name, nets in namespace_networks.items()},
+        quota=Quota.from_policy(policy),
     )
 
 
@@ -177,14 +220,15 @@ class _Listener(threading.Thread):
             pubsub.close()
 
 
-# Last-used times recorded in memory and written to PostgreSQL by the listener
-# thread, so that serving a request never writes to the database.
-_usage: dict[int, float] = {}
+# Last-used times and client addresses recorded in memory and written to PostgreSQL
+# by the listener thread, so that serving a request never writes to the database.
+_usage: dict[int, tuple[float, str | None]] = {}
 _usage_lock = threading.Lock()
 
 
-def record_key_usage(key_id: int) -> None:
-    _usage[key_id] = time.time()
+def record_key_usage(key_id: int, ip: str | None = None) -> None:
+    """Remember that a key was used now, from client address ``ip`` when known."""
+    _usage[key_id] = (time.time(), ip)
 
 
 def flush_key_usage() -> int:
@@ -195,8 +239,11 @@ def flush_key_usage() -> int:
     if not pending:
         return 0
     try:
-        for key_id, used_at in pending.items():
-            ApiKey.objects.filter(pk=key_id).update(last_used_at=datetime.fromtimestamp(used_at, tz=UTC))
+        for key_id, (used_at, ip) in pending.items():
+            changes = {"last_used_at": datetime.fromtimestamp(used_at, tz=UTC)}
+            if ip:
+                changes["last_used_ip"] = ip
+            ApiKey.objects.filter(pk=key_id).update(**changes)
     except Exception:
         logger.exception("Could not store API key last-used times for %d keys", len(pending))
         return 0

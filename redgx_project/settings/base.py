@@ -184,6 +184,12 @@ REDGX_MAX_PIPELINE_OPERATIONS = env.int("REDGX_MAX_PIPELINE_OPERATIONS", default
 # Items (values, fields, members, keys) one request may carry or ask for.
 REDGX_MAX_ITEMS_PER_REQUEST = env.int("REDGX_MAX_ITEMS_PER_REQUEST", default=1000)
 
+# Per-key request limits for keys whose quota policy leaves a field empty and when no
+# default policy exists (apps.tenancy.models.QuotaPolicy). Rate in requests per second;
+# burst in requests.
+REDGX_RATE_PER_S = env.float("REDGX_RATE_PER_S", default=50.0)
+REDGX_RATE_BURST = env.int("REDGX_RATE_BURST", default=100)
+
 # Blocking reads (queue pops, stream group reads) wait at most this long. Keep it well
 # under gunicorn's worker timeout (60 s in deploy/gunicorn.conf.py).
 REDGX_MAX_BLOCK_MS = env.int("REDGX_MAX_BLOCK_MS", default=25_000)
