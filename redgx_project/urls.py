@@ -14,6 +14,8 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/docs/", permanent=False)),
     path("docs", RedirectView.as_view(url="/docs/", permanent=False)),
     path("docs/", include(docs_urls.urlpatterns)),
+    # Before "api/", whose last route answers every unmatched /api/ path with 404.
+    path("api/v1/admin/", include("apps.adminapi.urls")),
     path("api/", include("apps.api.urls")),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),

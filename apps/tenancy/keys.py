@@ -9,6 +9,9 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from apps.audit.context import audit_action
+from apps.audit.models import AuditAction
+
 from .models import ApiKey, Grant, IpAllowlistEntry, Namespace, namespace_name_validator
 from .permissions import Permission
 
@@ -106,13 +109,14 @@ def rotate_api_key(api_key: ApiKey, overlap_s: int, *, created_by=None) -> NewAp
     for entry in old.allowlist.all():
         IpAllowlistEntry.objects.create(api_key=new, network=entry.network, description=entry.description)
 
-    if overlap_s == 0:
-        old.revoked_at = now
-        old.save(update_fields=["revoked_at"])
-    else:
-        overlap_end = now + timedelta(seconds=overlap_s)
-        if old.expires_at is None or old.expires_at > overlap_end:
-            old.expires_at = overlap_end
-            old.save(update_fields=["expires_at"])
+    with audit_action(AuditAction.ROTATE):
+        if overlap_s == 0:
+            old.revoked_at = now
+            old.save(update_fields=["revoked_at"])
+        else:
+            overlap_end = now + timedelta(seconds=overlap_s)
+            if old.expires_at is None or old.expires_at > overlap_end:
+                old.expires_at = overlap_end
+                old.save(update_fields=["expires_at"])
     logger.info("API key %s rotated to %s; the old key works for %d s more", old.prefix, prefix, overlap_s)
     return NewApiKey(api_key=new, plain_key=plain_key)

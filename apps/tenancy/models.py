@@ -1,6 +1,7 @@
 import hashlib
 import ipaddress
 import re
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -89,6 +90,10 @@ class QuotaPolicy(models.Model):
         return self.name
 
 
+# A key that expires sooner than this counts as "expiring", e.g. during a rotation overlap.
+EXPIRING_WITHIN = timedelta(days=7)
+
+
 class ApiKeyQuerySet(models.QuerySet):
     def usable(self):
         """Keys that are not revoked and not past their expiry."""
@@ -167,6 +172,17 @@ class ApiKey(models.Model):
     @property
     def is_revoked(self) -> bool:
         return self.revoked_at is not None
+
+    def state(self, now: datetime | None = None) -> str:
+        """Return "revoked", "expired", "expiring" (within EXPIRING_WITHIN) or "active"."""
+        now = now or timezone.now()
+        if self.revoked_at:
+            return "revoked"
+        if self.expires_at and self.expires_at <= now:
+            return "expired"
+        if self.expires_at and self.expires_at <= now + EXPIRING_WITHIN:
+            return "expiring"
+        return "active"
 
 
 class Grant(models.Model):

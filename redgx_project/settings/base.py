@@ -4,6 +4,7 @@ Defaults suit a developer machine; `production.py` refuses to start without the
 values that must never fall back to a default there.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -38,6 +39,9 @@ INSTALLED_APPS = [
     "apps.inference",
     "apps.health",
     "apps.pubsub",
+    "apps.audit",
+    "apps.adminapi",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -49,8 +53,11 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "apps.audit.middleware.AuditActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: it turns a lockout into the lockout response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "redgx_project.urls"
@@ -259,6 +266,37 @@ REDGX_PUBSUB_MAX_SUBSCRIPTIONS = env.int("REDGX_PUBSUB_MAX_SUBSCRIPTIONS", defau
 REDGX_PUBSUB_REDIS_GRACE_S = env.float("REDGX_PUBSUB_REDIS_GRACE_S", default=10.0)
 # Lifetime of a WebSocket ticket (single use), in seconds.
 REDGX_WS_TICKET_TTL_S = env.int("REDGX_WS_TICKET_TTL_S", default=30)
+
+# Admin hardening. REDGX_TLS says that browsers reach the gateway over HTTPS (directly or
+# through a TLS-terminating proxy); it turns on Secure cookies and HSTS.
+REDGX_TLS = env.bool("REDGX_TLS", default=False)
+SESSION_COOKIE_SECURE = REDGX_TLS
+CSRF_COOKIE_SECURE = REDGX_TLS
+SESSION_COOKIE_HTTPONLY = True
+# The admin reads the CSRF token from its forms, so no script needs the cookie.
+CSRF_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Browsers ignore HSTS over plain HTTP, and sending it from a server that has no HTTPS
+# would lock clients out, so it follows REDGX_TLS.
+SECURE_HSTS_SECONDS = env.int("REDGX_HSTS_SECONDS", default=365 * 24 * 3600) if REDGX_TLS else 0
+
+# django-axes locks an admin login out after REDGX_ADMIN_LOGIN_FAILURES failed attempts
+# for the same user name from the same client address, for REDGX_ADMIN_LOCKOUT_MINUTES.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("REDGX_ADMIN_LOGIN_FAILURES", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("REDGX_ADMIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# The same client address as audit rows: the socket peer unless a trusted proxy sent the request.
+AXES_CLIENT_IP_CALLABLE = "apps.audit.source.source_address"
 
 LOGGING = {
     "version": 1,
