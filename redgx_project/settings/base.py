@@ -41,10 +41,13 @@ INSTALLED_APPS = [
     "apps.pubsub",
     "apps.audit",
     "apps.adminapi",
+    "apps.access",
     "axes",
 ]
 
 MIDDLEWARE = [
+    # First, so that it times and records every API request, including those rejected below it.
+    "apps.api.middleware.AccessMiddleware",
     "apps.api.middleware.ApiErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -297,6 +300,22 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 # The same client address as audit rows: the socket peer unless a trusted proxy sent the request.
 AXES_CLIENT_IP_CALLABLE = "apps.audit.source.source_address"
+
+# Client address, access history and connected clients (docs/security.md).
+# Networks (CIDR) of reverse proxies whose X-Forwarded-For is believed. Empty: the socket
+# peer is always the client address.
+REDGX_TRUSTED_PROXIES = env.list("REDGX_TRUSTED_PROXIES", default=[])
+# Seconds between access history writes of each process.
+REDGX_ACCESS_FLUSH_S = env.float("REDGX_ACCESS_FLUSH_S", default=2.0)
+# Rows one process buffers while the database is unreachable; past this the oldest are dropped.
+REDGX_ACCESS_BUFFER_MAX = env.int("REDGX_ACCESS_BUFFER_MAX", default=100_000)
+# Days of access history that `manage.py purgeaccesshistory` keeps.
+REDGX_ACCESS_RETENTION_DAYS = env.int("REDGX_ACCESS_RETENTION_DAYS", default=90)
+# Seconds between heartbeats of a WebSocket process's connected-clients entry in the
+# inference Redis; the entry expires after three missed heartbeats.
+REDGX_WS_CLIENTS_HEARTBEAT_S = env.float("REDGX_WS_CLIENTS_HEARTBEAT_S", default=5.0)
+# The admin API's clients view lists keys seen within this many seconds.
+REDGX_CLIENTS_RECENT_S = env.int("REDGX_CLIENTS_RECENT_S", default=300)
 
 LOGGING = {
     "version": 1,
