@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 import redis.exceptions
 from django.conf import settings
-from django.db import connection
+from django.db import DatabaseError, OperationalError, connection
 
 from apps.core.redis import inference_redis
 
@@ -32,6 +32,9 @@ INVALIDATION_CHANNEL = "redgx:keycache:invalidate"
 EVICT_ALL = "*"
 MAX_ENTRIES = 10_000
 DISCONNECTED_TTL_S = 1.0
+# Seconds between load attempts while PostgreSQL is unreachable.
+DATABASE_RETRY_S = 1.0
+STALE_LOG_INTERVAL_S = 10.0
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -135,6 +138,11 @@ class KeyCache:
         # store its possibly stale result after it.
         self._generation = 0
         self.listener_connected = False
+        # After a failed load, lookups skip the database until this monotonic time, so that
+        # an unreachable PostgreSQL does not add a connect attempt to every request.
+        self._database_down_until = 0.0
+        self._last_stale_log = 0.0
+        self.stale_served = 0
 
     def resolve(self, digest: str) -> ResolvedKey | None:
         now = time.monotonic()
@@ -145,7 +153,14 @@ class KeyCache:
                 self._entries.move_to_end(digest)
                 return cached[0]
             generation = self._generation
-        resolved = load_key(digest)
+            database_down = now < self._database_down_until
+        if database_down:
+            return self._stale_or_raise(digest, cached, OperationalError("the database was unreachable moments ago"))
+        try:
+            resolved = load_key(digest)
+        except DatabaseError as exc:
+            self._database_down_until = time.monotonic() + DATABASE_RETRY_S
+            return self._stale_or_raise(digest, cached, exc)
         with self._lock:
             if generation == self._generation:
                 self._entries[digest] = (resolved, now)
@@ -153,6 +168,26 @@ class KeyCache:
                 while len(self._entries) > self.max_entries:
                     self._entries.popitem(last=False)
         return resolved
+
+    def _stale_or_raise(self, digest: str, cached, exc: DatabaseError) -> ResolvedKey | None:
+        """Serve an entry past its TTL while PostgreSQL is unreachable (stale-while-error).
+
+        Revocations still arrive through the invalidation channel, which evicts the entry.
+        A key that was never resolved in this process cannot be checked, so the error is
+        raised and the API answers 503.
+        """
+        if cached is None:
+            raise exc
+        self.stale_served += 1
+        now = time.monotonic()
+        if now - self._last_stale_log >= STALE_LOG_INTERVAL_S:
+            logger.warning(
+                "Database unavailable (%s); serving cached API keys past their TTL (%d stale lookups so far)",
+                exc,
+                self.stale_served,
+            )
+            self._last_stale_log = now
+        return cached[0]
 
     def evict(self, digest: str) -> None:
         with self._lock:
@@ -244,8 +279,12 @@ def flush_key_usage() -> int:
             if ip:
                 changes["last_used_ip"] = ip
             ApiKey.objects.filter(pk=key_id).update(**changes)
-    except Exception:
-        logger.exception("Could not store API key last-used times for %d keys", len(pending))
+    except DatabaseError as exc:
+        # Kept for the next flush, so a database outage delays last-used times instead of losing them.
+        with _usage_lock:
+            for key_id, usage in pending.items():
+                _usage.setdefault(key_id, usage)
+        logger.warning("Could not store API key last-used times for %d keys, retrying later: %s", len(pending), exc)
         return 0
     return len(pending)
 
