@@ -181,7 +181,10 @@ def test_allowlist_rejects_host_bits(admin_client, db):
 def test_allowlist_entry_needs_exactly_one_owner(admin_client, owner_key):
     api_key = ApiKey.objects.get()
     namespace = Namespace.objects.get()
-    for data in ({"network": "10.0.0.0/8"}, {"network": "10.0.0.0/8", "namespace": namespace.pk, "api_key": api_key.pk}):
+    for data in (
+        {"network": "10.0.0.0/8"},
+        {"network": "10.0.0.0/8", "namespace": namespace.pk, "api_key": api_key.pk},
+    ):
         response = admin_client.post("/admin/tenancy/ipallowlistentry/add/", data)
         assert response.status_code == 200
         assert "either one API key or one namespace" in response.content.decode()

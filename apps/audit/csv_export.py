@@ -26,8 +26,10 @@ def _cell(value) -> str:
 
 @admin.action(description=_("Export selected rows as CSV"), permissions=["view"])
 def export_as_csv(modeladmin, request, queryset):
+    """Stream the selected rows with every stored field except the ModelAdmin's ``csv_exclude``."""
     model = queryset.model
-    fields = list(model._meta.concrete_fields)
+    excluded = set(getattr(modeladmin, "csv_exclude", ()))
+    fields = [field for field in model._meta.concrete_fields if field.name not in excluded]
     writer = csv.writer(_Echo())
 
     def rows():

@@ -142,6 +142,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     ]
     inlines = [GrantInline, KeyAllowlistInline]
     actions = ["revoke_selected", "rotate_selected", export_as_csv]
+    csv_exclude = ["digest"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("grants__namespace")
