@@ -5,6 +5,7 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -66,7 +67,19 @@ def _parse_int(request, name: str, default: int, maximum: int) -> int:
     return value
 
 
+TAGS = ["admin"]
+
+
 class KeyListView(AdminApiView):
+    @extend_schema(
+        operation_id="admin_keys_list",
+        tags=TAGS,
+        parameters=[
+            OpenApiParameter("limit", int, description="Keys per page, 0 to 1000. Default 100."),
+            OpenApiParameter("offset", int, description="Keys to skip. Default 0."),
+        ],
+        responses=ApiKeySerializer(many=True),
+    )
     def get(self, request):
         limit = _parse_int(request, "limit", 100, MAX_LIST_LIMIT)
         offset = _parse_int(request, "offset", 0, 10**9)
@@ -78,6 +91,9 @@ class KeyListView(AdminApiView):
             }
         )
 
+    @extend_schema(
+        operation_id="admin_keys_create", tags=TAGS, request=CreateKeySerializer, responses={201: ApiKeySerializer}
+    )
     def post(self, request):
         serializer = CreateKeySerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -103,11 +119,15 @@ class KeyListView(AdminApiView):
 
 
 class KeyDetailView(AdminApiView):
+    @extend_schema(operation_id="admin_keys_retrieve", tags=TAGS, responses=ApiKeySerializer)
     def get(self, request, prefix: str):
         return Response({"key": ApiKeySerializer(_get_key(prefix)).data})
 
 
 class KeyRotateView(AdminApiView):
+    @extend_schema(
+        operation_id="admin_keys_rotate", tags=TAGS, request=RotateKeySerializer, responses={201: ApiKeySerializer}
+    )
     def post(self, request, prefix: str):
         api_key = _get_key(prefix)
         serializer = RotateKeySerializer(data=request.data)
@@ -127,6 +147,7 @@ class KeyRotateView(AdminApiView):
 
 
 class KeyRevokeView(AdminApiView):
+    @extend_schema(operation_id="admin_keys_revoke", tags=TAGS, request=None, responses=ApiKeySerializer)
     def post(self, request, prefix: str):
         api_key = _get_key(prefix)
         if api_key.revoked_at is None:
