@@ -215,3 +215,16 @@ def test_csv_export(admin_client):
     assert record["action"] == "create"
     assert record["object_type"] == "tenancy.namespace"
     assert '"name": "shop"' in record["after"]
+
+
+def test_csv_export_defuses_formulas(db):
+    User.objects.create_superuser("=HYPERLINK(1)", "x@example.com", "pw")
+    client = Client()
+    client.force_login(User.objects.get())
+    client.post(
+        "/admin/tenancy/namespace/add/", {"name": "shop", "allowlist-TOTAL_FORMS": "0", "allowlist-INITIAL_FORMS": "0"}
+    )
+    row = AuditEntry.objects.get()
+    response = client.post("/admin/audit/auditentry/", {"action": "export_as_csv", "_selected_action": [row.pk]})
+    header, values = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert dict(zip(header, values, strict=True))["actor"] == "'=HYPERLINK(1)"

@@ -53,6 +53,16 @@ def test_auditors_group_has_only_view_permissions(db):
     assert all(codename.startswith("view_") for codename in codenames)
 
 
+def test_auditors_see_access_history_when_installed(db):
+    from django.apps import apps
+
+    if not apps.is_installed("apps.access"):
+        pytest.skip("the access history app is not installed")
+    codenames = set(Group.objects.get(name="auditors").permissions.values_list("codename", flat=True))
+    for model in apps.get_app_config("access").get_models():
+        assert f"view_{model._meta.model_name}" in codenames
+
+
 def test_auditor_can_list_and_view(auditor, rows):
     for model in audited_models():
         assert auditor.get(admin_url(model, "")).status_code == 200, model
@@ -95,7 +105,7 @@ def test_auditor_cannot_run_changing_actions(auditor, rows):
         response = auditor.post(
             admin_url(ApiKey, ""), {"action": action, "_selected_action": [api_key.pk], "apply": "1", "overlap_s": "0"}
         )
-        # Django answers an action the user may not run like an unknown one: the list again, nothing done.
+        # Django treats an action the user may not run as unknown, so it returns the list and changes nothing.
         assert response.status_code in (200, 302), action
     api_key.refresh_from_db()
     assert api_key.revoked_at is None

@@ -27,7 +27,7 @@ def test_failure_limit_default_is_five():
 def test_lockout_after_failed_logins(admin_user):
     client = Client(REMOTE_ADDR="127.0.0.20")
     statuses = fail_until_locked(client)
-    # The form answers each failure with 200; the failure that reaches the limit gets the lockout.
+    # The form returns 200 for each failure, and the failure that reaches the limit gets the lockout.
     assert statuses[:-1] == [200] * (settings.AXES_FAILURE_LIMIT - 1)
     assert statuses[-1] == 429
 

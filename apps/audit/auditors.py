@@ -24,7 +24,7 @@ def view_permissions(permission_model, content_type_model):
 
 
 def sync_auditor_permissions(sender=None, **kwargs) -> None:
-    """Add view permissions for newly installed auditor models; never adds any other permission."""
+    """Add view permissions for newly installed auditor models. It never adds any other permission."""
     from django.contrib.auth.models import Group, Permission
     from django.contrib.contenttypes.models import ContentType
 

@@ -1,4 +1,4 @@
-"""Who is acting right now: set per admin request, admin API call or management command."""
+"""The actor of the current change, set per admin request, admin API call or management command."""
 
 import contextlib
 import sys

@@ -118,5 +118,5 @@ def rotate_api_key(api_key: ApiKey, overlap_s: int, *, created_by=None) -> NewAp
             if old.expires_at is None or old.expires_at > overlap_end:
                 old.expires_at = overlap_end
                 old.save(update_fields=["expires_at"])
-    logger.info("API key %s rotated to %s; the old key works for %d s more", old.prefix, prefix, overlap_s)
+    logger.info("API key %s rotated to %s, and the old key works for %d s more", old.prefix, prefix, overlap_s)
     return NewApiKey(api_key=new, plain_key=plain_key)

@@ -206,7 +206,7 @@ class Grant(models.Model):
 
 
 def normalize_network(value: str) -> str:
-    """Return the canonical text of an IPv4 or IPv6 network; a bare address becomes a /32 or /128.
+    """Return the canonical text of an IPv4 or IPv6 network. A bare address becomes a /32 or /128.
 
     Host bits must be zero (strict), so "10.0.0.1/24" is rejected rather than silently widened.
     """
@@ -268,8 +268,11 @@ class IpAllowlistEntry(models.Model):
         verbose_name_plural = _("IP allowlist entries")
 
     def __str__(self) -> str:
-        owner = self.api_key.prefix if self.api_key_id else self.namespace.name if self.namespace_id else "-"
-        return f"{self.network} → {owner}"
+        if self.api_key_id:
+            return f"{self.network} → {self.api_key.prefix}"
+        if self.namespace_id:
+            return f"{self.network} → {self.namespace.name}"
+        return self.network
 
     def save(self, *args, **kwargs) -> None:
         # Normalised here too, so rows created outside forms compare equal to admin-made ones.

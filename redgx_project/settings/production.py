@@ -27,7 +27,7 @@ WHITENOISE_USE_FINDERS = False
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
-# Production serves browsers over HTTPS, so HSTS is on unless REDGX_TLS=false says otherwise.
+# Production serves browsers over HTTPS, so HSTS is on unless REDGX_TLS is set to false.
 REDGX_TLS = env.bool("REDGX_TLS", default=True)
 SECURE_HSTS_SECONDS = env.int("REDGX_HSTS_SECONDS", default=365 * 24 * 3600) if REDGX_TLS else 0
 # X-Forwarded-Proto is trusted only when trusted proxies are configured: from anyone
