@@ -18,6 +18,8 @@ _registry: dict[type[models.Model], frozenset[str]] = {}
 
 
 def register(model: type[models.Model], exclude: tuple[str, ...] = ()) -> None:
+    # NOTE: QuerySet.update(), bulk_create() and raw SQL send no model signals, so they
+    # bypass the trail. Administrative changes must go through save() and delete().
     _registry[model] = frozenset(exclude)
     uid = f"audit.{model._meta.label_lower}"
     pre_save.connect(_remember_before, sender=model, dispatch_uid=f"{uid}.pre_save")
