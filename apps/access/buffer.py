@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 1000
 MAX_BACKOFF_S = 30.0
-# Field lengths of AccessRecord; longer values from the URL are cut to fit.
+# Field lengths of AccessRecord. Longer values from the URL are cut to fit.
 _LIMITS = {"key_prefix": 16, "namespace": 63, "area": 32, "action": 32}
 
 
@@ -53,7 +53,7 @@ class AccessBuffer:
             return [self._rows.popleft() for _ in range(min(count, len(self._rows)))]
 
     def put_back(self, rows: list[AccessRecord]) -> None:
-        """Return rows that could not be written to the front, where they were."""
+        """Return rows that could not be written to the front of the buffer, in their original order."""
         with self._lock:
             self._rows.extendleft(reversed(rows))
             self._trim()

@@ -12,12 +12,14 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.db.models import Count, Max, OuterRef, Subquery
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
 from rest_framework.response import Response
 
 from apps.access.models import AccessRecord
 from apps.pubsub.clients import list_connected_clients
 
-from .views import AdminApiView
+from .views import TAGS, AdminApiView
 
 MAX_RECENT_KEYS = 1000
 
@@ -44,7 +46,29 @@ def recent_keys(window_s: int) -> list[dict]:
     ]
 
 
+class ConnectedClientSerializer(serializers.Serializer):
+    key_prefix = serializers.CharField()
+    namespace = serializers.CharField()
+    client_address = serializers.CharField()
+    connected_since = serializers.DateTimeField()
+
+
+class RecentKeySerializer(serializers.Serializer):
+    key_prefix = serializers.CharField()
+    last_seen = serializers.DateTimeField()
+    client_address = serializers.CharField(allow_null=True, help_text="The address of the key's latest request.")
+    requests = serializers.IntegerField(help_text="REST requests and WebSocket connections in the window.")
+    requests_per_minute = serializers.FloatField(help_text="Requests per minute, averaged over the window.")
+
+
+class ClientsSerializer(serializers.Serializer):
+    connected = ConnectedClientSerializer(many=True)
+    recent_keys = RecentKeySerializer(many=True)
+    recent_window_s = serializers.IntegerField(help_text="Window of recent_keys in seconds (REDGX_CLIENTS_RECENT_S).")
+
+
 class ClientsView(AdminApiView):
+    @extend_schema(operation_id="admin_clients_retrieve", tags=TAGS, responses=ClientsSerializer)
     def get(self, request) -> Response:
         window_s = settings.REDGX_CLIENTS_RECENT_S
         connected = list_connected_clients()

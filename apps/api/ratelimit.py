@@ -57,7 +57,7 @@ class Decision:
     remaining: int
     # Seconds until the bucket is full again.
     reset_s: float
-    # Seconds until a refused request may be retried; 0 when allowed.
+    # Seconds until a rejected request may be retried; 0 when allowed.
     retry_after_s: float
     rate_per_s: float
 

@@ -69,8 +69,8 @@ class ClientRegistry:
     async def _run(self, queue_commands) -> None:
         """Run the queued commands and renew the TTL in one transaction.
 
-        A failure is logged and left to the next heartbeat: the registry is for operators,
-        and a Redis outage must not close client connections.
+        A failure is logged and left to the next heartbeat, because the registry is for
+        operators and a Redis outage must not close client connections.
         """
         ttl_ms = round(settings.REDGX_WS_CLIENTS_HEARTBEAT_S * HEARTBEATS_PER_TTL * 1000)
         try:

@@ -174,7 +174,7 @@ class KeyCache:
 
         Revocations still arrive through the invalidation channel, which evicts the entry.
         A key that was never resolved in this process cannot be checked, so the error is
-        raised and the API answers 503.
+        raised and the API returns 503.
         """
         if cached is None:
             raise exc
@@ -182,7 +182,7 @@ class KeyCache:
         now = time.monotonic()
         if now - self._last_stale_log >= STALE_LOG_INTERVAL_S:
             logger.warning(
-                "Database unavailable (%s); serving cached API keys past their TTL (%d stale lookups so far)",
+                "Database unavailable (%s), so cached API keys are served past their TTL (%d stale lookups so far)",
                 exc,
                 self.stale_served,
             )
