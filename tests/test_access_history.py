@@ -171,6 +171,23 @@ def test_rows_are_flushed_at_exit(transactional_db):
     assert "Access history flushed at exit: 1 rows" in process.output()
 
 
+def test_websocket_rows_are_flushed_at_exit(transactional_db):
+    port = free_port()
+    process = start_ws("access-exit-ws", port, REDGX_ACCESS_FLUSH_S="3600")
+    key = make_key({"alpha": {READ}})
+    try:
+        Client(ws_url(port), key).close()
+        # Still open at shutdown: the server closes it, and its row is written after that.
+        still_open = Client(ws_url(port), key)
+        time.sleep(0.5)
+        assert not AccessRecord.objects.filter(key_prefix=prefix_of(key)).exists()
+    finally:
+        process.stop()
+    rows = AccessRecord.objects.filter(key_prefix=prefix_of(key), transport=Transport.WEBSOCKET)
+    assert sorted(rows.values_list("status", flat=True)) == [1000, 1012]
+    assert still_open.close_code()[0] == 1012
+
+
 @pytest.fixture
 def ws_port(transactional_db):
     port = free_port()

@@ -3,8 +3,12 @@
 Requests append rows to a bounded in-process buffer. A background thread writes them with
 bulk_create every REDGX_ACCESS_FLUSH_S seconds. When the database is unreachable the rows
 stay in the buffer and the thread retries with exponential backoff. Only past
-REDGX_ACCESS_BUFFER_MAX rows are the oldest dropped, counted and logged. The buffer is
-flushed once more when the process exits normally; rows of a killed process are lost.
+REDGX_ACCESS_BUFFER_MAX rows are the oldest dropped, counted and logged.
+
+The buffer is flushed once more when the process stops: by an atexit handler under
+gunicorn, and by the ASGI lifespan shutdown under uvicorn (apps.access.lifespan), because
+uvicorn ends by re-raising SIGTERM and never runs atexit handlers. Rows of a killed
+process are lost.
 """
 
 import atexit
@@ -161,11 +165,20 @@ def get_buffer() -> AccessBuffer:
 
 def _flush_at_exit(flusher: _Flusher) -> None:
     flusher.stopping.set()
-    try:
-        written = flush(flusher.buffer)
-    except DatabaseError as exc:
-        logger.error("Access history lost at exit: %d rows not written: %s", len(flusher.buffer), exc)
+    flush_at_shutdown()
+
+
+def flush_at_shutdown() -> None:
+    """Write the rows this process still buffers, logging the outcome; for process shutdown."""
+    if _buffer is None or _buffer_pid != os.getpid():
         return
+    try:
+        written = flush(_buffer)
+    except DatabaseError as exc:
+        logger.error("Access history lost at exit: %d rows not written: %s", len(_buffer), exc)
+        return
+    finally:
+        connection.close()
     logger.info("Access history flushed at exit: %d rows", written)
 
 

@@ -56,7 +56,7 @@ NAME_WIDTH = len("valkey-inference")
 # on every frame that the hub fans out. --no-proxy-headers keeps the socket peer as the client
 # address; the gateway itself reads X-Forwarded-For from REDGX_TRUSTED_PROXIES only.
 WS_SERVER_OPTIONS = [
-    "--lifespan", "off", "--no-proxy-headers", "--ws", "websockets-sansio", "--ws-per-message-deflate", "false",
+    "--lifespan", "on", "--no-proxy-headers", "--ws", "websockets-sansio", "--ws-per-message-deflate", "false",
     "--ws-max-size", "1048576", "--ws-ping-interval", "20", "--ws-ping-timeout", "20",
 ]  # fmt: skip
 
