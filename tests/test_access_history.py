@@ -5,7 +5,9 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from django.contrib.auth.models import Group, User
 from django.core.management import call_command
+from django.test import Client as DjangoClient
 from django.utils import timezone
 
 from apps.access.buffer import AccessBuffer, flush_now, get_buffer
@@ -223,3 +225,41 @@ def test_rejected_websocket_row(ws_port):
 
     Client(ws_url(ws_port), "rgx_00000000_unknown", expect_welcome=False).close_code()
     assert [row.status for row in wait_for_rows(status=4401)] == [4401]
+
+
+@pytest.fixture
+def auditor(db) -> DjangoClient:
+    user = User.objects.create_user("audrey", password="unused", is_staff=True)
+    user.groups.add(Group.objects.get(name="auditors"))
+    client = DjangoClient()
+    client.force_login(user)
+    return client
+
+
+def test_auditor_exports_csv_but_cannot_delete(auditor):
+    row = AccessRecord.objects.create(
+        time=timezone.now(),
+        key_prefix="abcd1234",
+        namespace="=alpha",
+        area="kv",
+        action="get",
+        status=200,
+        client_address="192.0.2.5",
+        duration_ms=1.5,
+        transport=Transport.REST,
+    )
+    changelist = "/admin/access/accessrecord/"
+    assert auditor.get(changelist).status_code == 200
+
+    response = auditor.post(changelist, {"action": "export_as_csv", "_selected_action": [row.pk]})
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    lines = b"".join(response.streaming_content).decode().splitlines()
+    assert lines[0].split(",")[:3] == ["id", "time", "key_prefix"]
+    assert "abcd1234" in lines[1]
+    assert "'=alpha" in lines[1]  # a formula-like cell is neutralised
+    assert "192.0.2.5" in lines[1]
+
+    assert auditor.post(f"{changelist}{row.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert auditor.post(f"{changelist}{row.pk}/change/", {"status": 500}).status_code == 403
+    assert AccessRecord.objects.get(pk=row.pk).status == 200
