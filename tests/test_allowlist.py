@@ -137,6 +137,17 @@ def test_websocket_admits_allowed_address(ws_port, transactional_db):
     client.close()
 
 
+def test_websocket_closed_when_allowlist_excludes_it(ws_port, transactional_db):
+    key = make_key({"alpha": {READ}})
+    client = Client(ws_url(ws_port), key)
+    assert client.welcome["type"] == "connected"
+
+    IpAllowlistEntry.objects.create(namespace=Namespace.objects.get(name="alpha"), network="10.0.0.0/8")
+    code, reason, _frames = client.close_code(timeout=5)
+    assert code == 4403
+    assert reason == "address_forbidden"
+
+
 @pytest.fixture
 def web(transactional_db):
     port = free_port()

@@ -122,11 +122,15 @@ def _check_grant(key: ResolvedKey, namespace: str) -> None:
         )
 
 
-def _check_address(key: ResolvedKey, namespace: str, address: str) -> None:
-    allowed = address_in_networks(address, key.networks) and address_in_networks(
+def address_allowed(key: ResolvedKey, namespace: str, address: str) -> bool:
+    """True when ``address`` is in the key's allowlist and in the namespace's, where they have entries."""
+    return address_in_networks(address, key.networks) and address_in_networks(
         address, key.namespace_networks.get(namespace, ())
     )
-    if not allowed:
+
+
+def _check_address(key: ResolvedKey, namespace: str, address: str) -> None:
+    if not address_allowed(key, namespace, address):
         raise HandshakeRejected(
             CloseCode.FORBIDDEN,
             "address_forbidden",

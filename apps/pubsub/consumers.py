@@ -16,7 +16,7 @@ from apps.tenancy.keycache import ResolvedKey
 from apps.tenancy.permissions import Permission
 
 from . import names
-from .auth import HandshakeRejected, authenticate, inference_client
+from .auth import HandshakeRejected, address_allowed, authenticate, inference_client
 from .clients import get_registry
 from .hub import CHANNEL, PATTERN, get_hub
 from .keywatch import get_key_watcher
@@ -216,6 +216,8 @@ class PubSubConsumer(AsyncWebsocketConsumer):
             self._close(CloseCode.KEY_REVOKED, "key_revoked")
         elif not key.allows(self.namespace, Permission.READ):
             self._close(CloseCode.FORBIDDEN, "permission_denied")
+        elif not address_allowed(key, self.namespace, self.client_address):
+            self._close(CloseCode.FORBIDDEN, "address_forbidden")
         else:
             self.key = key
 
