@@ -16,6 +16,9 @@ django_application = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from apps.access.lifespan import lifespan  # noqa: E402
 from apps.pubsub.routing import websocket_urlpatterns  # noqa: E402
 
-application = ProtocolTypeRouter({"http": django_application, "websocket": URLRouter(websocket_urlpatterns)})
+application = ProtocolTypeRouter(
+    {"http": django_application, "websocket": URLRouter(websocket_urlpatterns), "lifespan": lifespan}
+)

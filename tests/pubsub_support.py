@@ -21,7 +21,7 @@ def start_ws(name: str, port: int, *, ping_interval: float = 20, ping_timeout: f
     """Start the ASGI server as deployed (uvicorn, one process) and wait until it serves HTTP."""
     args = [
         sys.executable, "-m", "uvicorn", "redgx_project.asgi:application",
-        "--host", "127.0.0.1", "--port", str(port), "--lifespan", "off",
+        "--host", "127.0.0.1", "--port", str(port), "--lifespan", "on", "--no-proxy-headers",
         "--ws", "websockets-sansio", "--ws-per-message-deflate", "false", "--ws-max-size", "1048576",
         "--ws-ping-interval", str(ping_interval), "--ws-ping-timeout", str(ping_timeout),
     ]  # fmt: skip

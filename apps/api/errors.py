@@ -56,6 +56,12 @@ class QueueFull(ApiError):
     default_detail = _("The inference queue is full. Retry later.")
 
 
+class RateLimited(ApiError):
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    default_code = "rate_limited"
+    default_detail = _("Too many requests for this API key. Retry after the time in Retry-After.")
+
+
 class ServiceUnavailable(ApiError):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_code = "unavailable"

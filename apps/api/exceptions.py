@@ -4,6 +4,7 @@ import logging
 
 import redis.exceptions
 from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from django.utils.translation import gettext as _
 from rest_framework import exceptions, status
@@ -54,6 +55,9 @@ def translate_exception(exc: Exception) -> Exception:
     if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
         logger.warning("Redis unavailable: %s", exc)
         return ServiceUnavailable(_("Redis is unavailable. Retry later."), code="redis_unavailable")
+    if isinstance(exc, OperationalError | InterfaceError):
+        logger.warning("Database unavailable: %s", exc)
+        return ServiceUnavailable(_("The database is unavailable. Retry later."), code="database_unavailable")
     if isinstance(exc, redis.exceptions.ResponseError):
         if "WRONGTYPE" in str(exc):
             return Conflict(_("The key holds a value of another type."), code="wrong_type")

@@ -62,6 +62,8 @@ class OperationViewSet(viewsets.ViewSet):
         if not hasattr(self, "_operation"):
             self._operation = self._find_operation()
             self.action = self._operation.name
+            # Read by the access history (apps.api.middleware.AccessMiddleware).
+            self.request._request.redgx_action = self._operation.name
         return self._operation
 
     def _find_operation(self) -> Operation:

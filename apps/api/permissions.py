@@ -2,12 +2,16 @@ from django.utils.translation import gettext as _
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import BasePermission
 
+from .authentication import address_forbidden, request_client_address
+from .clientaddress import address_in_networks
+
 
 class NamespaceGrantPermission(BasePermission):
     """Allows a request when its key has the operation's permission in the URL's namespace.
 
     Views declare what they need through ``required_permission()``. A namespace
-    without a grant is rejected the same way whether it exists or not.
+    without a grant is rejected the same way whether it exists or not. A namespace with
+    an allowlist also requires the client address to be in it.
     """
 
     def has_permission(self, request, view) -> bool:
@@ -21,6 +25,9 @@ class NamespaceGrantPermission(BasePermission):
                 _("This API key has no access to namespace '%(namespace)s'.") % {"namespace": namespace},
                 code="namespace_forbidden",
             )
+        address = request_client_address(request._request)
+        if not address_in_networks(address, key.namespace_networks.get(namespace, ())):
+            raise address_forbidden(address)
         if not key.allows(namespace, permission):
             raise PermissionDenied(
                 _("This API key has no %(permission)s permission in namespace '%(namespace)s'.")

@@ -73,6 +73,8 @@ class CommandView(UpstashView):
         return self.post(request, namespace, path)
 
     def _run(self, request, namespace: str, args: list[bytes]) -> Response:
+        # The access history records the command name as the action.
+        request._request.redgx_action = args[0].decode("ascii", "replace").lower()[:32] if args else ""
         return Response({"result": run_command(namespace, request.auth, args, wants_base64(request))})
 
     @staticmethod
@@ -112,6 +114,7 @@ class PipelineView(UpstashView):
     http_method_names = ["post"]
 
     def post(self, request, namespace: str) -> Response:
+        request._request.redgx_action = "pipeline"
         results = run_batch(namespace, request.auth, self.json_body(request), wants_base64(request), atomic=False)
         return Response(results)
 
@@ -122,6 +125,7 @@ class MultiExecView(UpstashView):
     http_method_names = ["post"]
 
     def post(self, request, namespace: str) -> Response:
+        request._request.redgx_action = "multi-exec"
         results = run_batch(namespace, request.auth, self.json_body(request), wants_base64(request), atomic=True)
         return Response(results)
 

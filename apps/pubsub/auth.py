@@ -8,6 +8,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.utils.translation import gettext as _
 
+from apps.api.clientaddress import address_in_networks, scope_client_address
 from apps.tenancy.keycache import ResolvedKey, load_key, record_key_usage, resolve_key
 from apps.tenancy.keys import MAX_PLAIN_KEY_LENGTH
 from apps.tenancy.permissions import Permission
@@ -17,13 +18,17 @@ from .tickets import redeem_ticket
 
 
 class HandshakeRejected(Exception):
-    """A handshake that is closed right after it opens, with ``close_code`` and an error ``code``."""
+    """A handshake that is closed right after it opens, with ``close_code`` and an error ``code``.
+
+    ``key_prefix`` names the key when it was resolved before the rejection, for the access history.
+    """
 
     def __init__(self, close_code: CloseCode, code: str, message: str):
         super().__init__(message)
         self.close_code = close_code
         self.code = code
         self.message = message
+        self.key_prefix = ""
 
 
 async def authenticate(scope: dict, namespace: str) -> ResolvedKey:
@@ -40,9 +45,15 @@ async def authenticate(scope: dict, namespace: str) -> ResolvedKey:
             "not_authenticated",
             _("Send the X-API-Key header, or a ticket as the subprotocol 'redgx.ticket.<ticket>'."),
         )
-    _check_usable(key)
-    _check_grant(key, namespace)
-    record_key_usage(key.id)
+    address = scope_client_address(scope)
+    try:
+        _check_usable(key)
+        _check_grant(key, namespace)
+        _check_address(key, namespace, address)
+    except HandshakeRejected as rejection:
+        rejection.key_prefix = key.prefix
+        raise
+    record_key_usage(key.id, address)
     return key
 
 
@@ -70,7 +81,7 @@ async def _key_from_header(plain_key: str) -> ResolvedKey:
 
 
 async def _key_from_ticket(text: str, namespace: str) -> ResolvedKey:
-    ticket = await redeem_ticket(_inference_client(), text)
+    ticket = await redeem_ticket(inference_client(), text)
     if ticket is None:
         raise HandshakeRejected(
             CloseCode.NOT_AUTHENTICATED,
@@ -111,10 +122,27 @@ def _check_grant(key: ResolvedKey, namespace: str) -> None:
         )
 
 
+def address_allowed(key: ResolvedKey, namespace: str, address: str) -> bool:
+    """True when ``address`` is in the key's allowlist and in the namespace's, where they have entries."""
+    return address_in_networks(address, key.networks) and address_in_networks(
+        address, key.namespace_networks.get(namespace, ())
+    )
+
+
+def _check_address(key: ResolvedKey, namespace: str, address: str) -> None:
+    if not address_allowed(key, namespace, address):
+        raise HandshakeRejected(
+            CloseCode.FORBIDDEN,
+            "address_forbidden",
+            _("Requests from address %(address)s are not allowed for this API key or namespace.")
+            % {"address": address},
+        )
+
+
 _clients: dict[asyncio.AbstractEventLoop, redis.asyncio.Redis] = {}
 
 
-def _inference_client() -> redis.asyncio.Redis:
+def inference_client() -> redis.asyncio.Redis:
     """Return this event loop's client of the inference Redis."""
     loop = asyncio.get_running_loop()
     if loop not in _clients:

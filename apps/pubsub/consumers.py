@@ -2,16 +2,22 @@
 
 import asyncio
 import logging
+import time
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.db import DatabaseError
 from django.utils.translation import gettext as _
 
+from apps.access.buffer import record_access
+from apps.access.models import Transport
+from apps.api.clientaddress import scope_client_address
 from apps.tenancy.keycache import ResolvedKey
 from apps.tenancy.permissions import Permission
 
 from . import names
-from .auth import HandshakeRejected, authenticate
+from .auth import HandshakeRejected, address_allowed, authenticate, inference_client
+from .clients import get_registry
 from .hub import CHANNEL, PATTERN, get_hub
 from .keywatch import get_key_watcher
 from .outbox import CloseRequest, Outbox
@@ -61,15 +67,26 @@ class PubSubConsumer(AsyncWebsocketConsumer):
         self.hub = None
         self.left = False
         self.leaving: asyncio.Task | None = None
+        self.started = time.monotonic()
+        self.client_address = scope_client_address(self.scope)
+        self.access_recorded = False
+        self.registry_id: str | None = None
 
         try:
             self.key = await authenticate(self.scope, self.namespace)
         except HandshakeRejected as rejection:
-            await self._reject(rejection.close_code, rejection.code, rejection.message)
+            await self._reject(rejection.close_code, rejection.code, rejection.message, rejection.key_prefix)
             return
         except REDIS_ERRORS as exc:
             logger.warning("WebSocket authentication failed, the inference Redis is unavailable: %s", exc)
             await self._reject_redis_unavailable()
+            return
+        except DatabaseError as exc:
+            # Only keys this process has not resolved before need the database, as over REST (503).
+            logger.warning("WebSocket authentication failed, the database is unavailable: %s", exc)
+            await self._reject(
+                CloseCode.REDIS_UNAVAILABLE, "database_unavailable", _("The database is unavailable. Retry later.")
+            )
             return
         except Exception:
             logger.exception("WebSocket authentication failed in namespace %s", self.namespace)
@@ -83,6 +100,9 @@ class PubSubConsumer(AsyncWebsocketConsumer):
         self.hub = hub
         get_key_watcher().watch(self.key.digest, self)
         await self.accept(_selected_subprotocol(self.scope))
+        self.registry_id = await get_registry(inference_client()).add(
+            key_prefix=self.key.prefix, namespace=self.namespace, address=self.client_address
+        )
         self.sender = asyncio.get_running_loop().create_task(self._send_frames())
         self._queue(
             encode(
@@ -95,7 +115,8 @@ class PubSubConsumer(AsyncWebsocketConsumer):
             )
         )
 
-    async def _reject(self, close_code: int, code: str, message: str) -> None:
+    async def _reject(self, close_code: int, code: str, message: str, key_prefix: str = "") -> None:
+        self._record_access(close_code, key_prefix)
         # A close before the handshake completes reaches the client as HTTP 403 without a code,
         # so the handshake is accepted first and then closed with the documented code.
         await self.accept(_selected_subprotocol(self.scope))
@@ -108,7 +129,27 @@ class PubSubConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self.sender is not None:
             self.sender.cancel()
+        self._record_access(code, self.key.prefix if self.key is not None else "")
+        if self.registry_id is not None:
+            await get_registry(inference_client()).remove(self.registry_id)
+            self.registry_id = None
         await self._leave()
+
+    def _record_access(self, status: int, key_prefix: str) -> None:
+        """Record the connection once: at its rejection, or when it closes with its close code."""
+        if self.access_recorded:
+            return
+        self.access_recorded = True
+        record_access(
+            transport=Transport.WEBSOCKET,
+            status=status,
+            started=self.started,
+            client_address=self.client_address,
+            key_prefix=key_prefix,
+            namespace=self.namespace,
+            area="pubsub",
+            action="connect",
+        )
 
     async def _leave(self) -> None:
         """Drop every subscription and stop watching the key; safe to call more than once."""
@@ -175,6 +216,8 @@ class PubSubConsumer(AsyncWebsocketConsumer):
             self._close(CloseCode.KEY_REVOKED, "key_revoked")
         elif not key.allows(self.namespace, Permission.READ):
             self._close(CloseCode.FORBIDDEN, "permission_denied")
+        elif not address_allowed(key, self.namespace, self.client_address):
+            self._close(CloseCode.FORBIDDEN, "address_forbidden")
         else:
             self.key = key
 

@@ -7,6 +7,7 @@ TTL limits the harm of a missed message. While the listener is disconnected the
 TTL drops to one second, so a revocation still takes effect within a second.
 """
 
+import ipaddress
 import logging
 import os
 import threading
@@ -17,11 +18,11 @@ from datetime import UTC, datetime
 
 import redis.exceptions
 from django.conf import settings
-from django.db import connection
+from django.db import DatabaseError, OperationalError, connection
 
 from apps.core.redis import inference_redis
 
-from .models import ApiKey
+from .models import ApiKey, IpAllowlistEntry, QuotaPolicy
 from .permissions import Permission
 
 logger = logging.getLogger(__name__)
@@ -31,6 +32,38 @@ INVALIDATION_CHANNEL = "redgx:keycache:invalidate"
 EVICT_ALL = "*"
 MAX_ENTRIES = 10_000
 DISCONNECTED_TTL_S = 1.0
+# Seconds between load attempts while PostgreSQL is unreachable.
+DATABASE_RETRY_S = 1.0
+STALE_LOG_INTERVAL_S = 10.0
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class Quota:
+    """Concrete request limits of one key, from its quota policy with settings filling the gaps."""
+
+    rate_per_s: float
+    burst: int
+    max_request_bytes: int
+    max_queued_jobs: int
+
+    @classmethod
+    def from_policy(cls, policy: QuotaPolicy | None) -> "Quota":
+        def pick(name: str, setting: str):
+            value = getattr(policy, name, None) if policy is not None else None
+            return getattr(settings, setting) if value is None else value
+
+        return cls(
+            rate_per_s=float(pick("rate_per_s", "REDGX_RATE_PER_S")),
+            burst=int(pick("burst", "REDGX_RATE_BURST")),
+            max_request_bytes=int(pick("max_request_bytes", "REDGX_MAX_BODY_BYTES")),
+            max_queued_jobs=int(pick("max_queued_jobs", "REDGX_MAX_QUEUED_JOBS")),
+        )
+
+
+def _settings_quota() -> Quota:
+    return Quota.from_policy(None)
 
 
 @dataclass(frozen=True)
@@ -46,6 +79,11 @@ class ResolvedKey:
     grants: dict[str, frozenset[Permission]] = field(default_factory=dict)
     # The admin grant: the key may use /api/v1/admin/.
     is_admin: bool = False
+    # The key's own allowlist; empty means any address.
+    networks: tuple[Network, ...] = ()
+    # namespace name -> allowlist, only for granted namespaces that have entries.
+    namespace_networks: dict[str, tuple[Network, ...]] = field(default_factory=dict)
+    quota: Quota = field(default_factory=_settings_quota)
 
     # DRF reads this on request.user.
     is_authenticated = True
@@ -58,7 +96,7 @@ class ResolvedKey:
 
 
 def load_key(digest: str) -> ResolvedKey | None:
-    api_key = ApiKey.objects.filter(digest=digest).first()
+    api_key = ApiKey.objects.filter(digest=digest).select_related("quota_policy").first()
     if api_key is None:
         return None
     grants = {
@@ -69,6 +107,11 @@ def load_key(digest: str) -> ResolvedKey | None:
         )
         for grant in api_key.grants.select_related("namespace")
     }
+    networks = tuple(entry.ip_network for entry in api_key.allowlist.all())
+    namespace_networks: dict[str, list[Network]] = {}
+    for entry in IpAllowlistEntry.objects.filter(namespace__name__in=grants).select_related("namespace"):
+        namespace_networks.setdefault(entry.namespace.name, []).append(entry.ip_network)
+    policy = api_key.quota_policy or QuotaPolicy.objects.filter(is_default=True).first()
     return ResolvedKey(
         id=api_key.id,
         prefix=api_key.prefix,
@@ -77,6 +120,9 @@ def load_key(digest: str) -> ResolvedKey | None:
         expires_at=api_key.expires_at.timestamp() if api_key.expires_at else None,
         grants=grants,
         is_admin=api_key.is_admin,
+        networks=networks,
+        namespace_networks={name: tuple(nets) for name, nets in namespace_networks.items()},
+        quota=Quota.from_policy(policy),
     )
 
 
@@ -92,6 +138,11 @@ class KeyCache:
         # store its possibly stale result after it.
         self._generation = 0
         self.listener_connected = False
+        # After a failed load, lookups skip the database until this monotonic time, so that
+        # an unreachable PostgreSQL does not add a connect attempt to every request.
+        self._database_down_until = 0.0
+        self._last_stale_log = 0.0
+        self.stale_served = 0
 
     def resolve(self, digest: str) -> ResolvedKey | None:
         now = time.monotonic()
@@ -102,7 +153,14 @@ class KeyCache:
                 self._entries.move_to_end(digest)
                 return cached[0]
             generation = self._generation
-        resolved = load_key(digest)
+            database_down = now < self._database_down_until
+        if database_down:
+            return self._stale_or_raise(digest, cached, OperationalError("the database was unreachable moments ago"))
+        try:
+            resolved = load_key(digest)
+        except DatabaseError as exc:
+            self._database_down_until = time.monotonic() + DATABASE_RETRY_S
+            return self._stale_or_raise(digest, cached, exc)
         with self._lock:
             if generation == self._generation:
                 self._entries[digest] = (resolved, now)
@@ -110,6 +168,26 @@ class KeyCache:
                 while len(self._entries) > self.max_entries:
                     self._entries.popitem(last=False)
         return resolved
+
+    def _stale_or_raise(self, digest: str, cached, exc: DatabaseError) -> ResolvedKey | None:
+        """Serve an entry past its TTL while PostgreSQL is unreachable (stale-while-error).
+
+        Revocations still arrive through the invalidation channel, which evicts the entry.
+        A key that was never resolved in this process cannot be checked, so the error is
+        raised and the API returns 503.
+        """
+        if cached is None:
+            raise exc
+        self.stale_served += 1
+        now = time.monotonic()
+        if now - self._last_stale_log >= STALE_LOG_INTERVAL_S:
+            logger.warning(
+                "Database unavailable (%s), so cached API keys are served past their TTL (%d stale lookups so far)",
+                exc,
+                self.stale_served,
+            )
+            self._last_stale_log = now
+        return cached[0]
 
     def evict(self, digest: str) -> None:
         with self._lock:
@@ -177,14 +255,15 @@ class _Listener(threading.Thread):
             pubsub.close()
 
 
-# Last-used times recorded in memory and written to PostgreSQL by the listener
-# thread, so that serving a request never writes to the database.
-_usage: dict[int, float] = {}
+# Last-used times and client addresses recorded in memory and written to PostgreSQL
+# by the listener thread, so that serving a request never writes to the database.
+_usage: dict[int, tuple[float, str | None]] = {}
 _usage_lock = threading.Lock()
 
 
-def record_key_usage(key_id: int) -> None:
-    _usage[key_id] = time.time()
+def record_key_usage(key_id: int, ip: str | None = None) -> None:
+    """Remember that a key was used now, from client address ``ip`` when known."""
+    _usage[key_id] = (time.time(), ip)
 
 
 def flush_key_usage() -> int:
@@ -195,10 +274,17 @@ def flush_key_usage() -> int:
     if not pending:
         return 0
     try:
-        for key_id, used_at in pending.items():
-            ApiKey.objects.filter(pk=key_id).update(last_used_at=datetime.fromtimestamp(used_at, tz=UTC))
-    except Exception:
-        logger.exception("Could not store API key last-used times for %d keys", len(pending))
+        for key_id, (used_at, ip) in pending.items():
+            changes = {"last_used_at": datetime.fromtimestamp(used_at, tz=UTC)}
+            if ip:
+                changes["last_used_ip"] = ip
+            ApiKey.objects.filter(pk=key_id).update(**changes)
+    except DatabaseError as exc:
+        # Kept for the next flush, so a database outage delays last-used times instead of losing them.
+        with _usage_lock:
+            for key_id, usage in pending.items():
+                _usage.setdefault(key_id, usage)
+        logger.warning("Could not store API key last-used times for %d keys, retrying later: %s", len(pending), exc)
         return 0
     return len(pending)
 

@@ -1,13 +1,18 @@
-"""Creating API keys. The plain key exists only in the return value of create_api_key."""
+"""Creating and rotating API keys. The plain key exists only in the return value of
+create_api_key and rotate_api_key."""
 
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.utils import timezone
 
-from .models import ApiKey, Grant, Namespace, namespace_name_validator
+from apps.audit.context import audit_action
+from apps.audit.models import AuditAction
+
+from .models import ApiKey, Grant, IpAllowlistEntry, Namespace, namespace_name_validator
 from .permissions import Permission
 
 logger = logging.getLogger(__name__)
@@ -65,3 +70,53 @@ def create_api_key(
         )
     logger.info("API key %s created with grants on %s", prefix, ", ".join(sorted(grants)))
     return NewApiKey(api_key=api_key, plain_key=plain_key)
+
+
+class KeyNotRotatable(ValueError):
+    """Raised for a key that is already revoked."""
+
+
+@transaction.atomic
+def rotate_api_key(api_key: ApiKey, overlap_s: int, *, created_by=None) -> NewApiKey:
+    """Replace a key with a new one that has the same grants, allowlist, quota policy and admin grant.
+
+    The old key keeps working for ``overlap_s`` seconds (0 revokes it now), so clients
+    can switch without downtime. An old expiry earlier than that is kept. The new key
+    inherits the old key's expiry when it lies in the future.
+    """
+    if overlap_s < 0:
+        raise ValueError("overlap_s must be 0 or more seconds")
+    old = ApiKey.objects.select_for_update().get(pk=api_key.pk)
+    if old.is_revoked:
+        raise KeyNotRotatable(f"API key {old.prefix} is revoked and cannot be rotated")
+    now = timezone.now()
+
+    prefix, plain_key = generate_plain_key()
+    new = ApiKey.objects.create(
+        name=old.name,
+        prefix=prefix,
+        digest=ApiKey.digest_of(plain_key),
+        expires_at=old.expires_at if old.expires_at and old.expires_at > now else None,
+        created_by=created_by,
+        is_admin=old.is_admin,
+        quota_policy_id=old.quota_policy_id,
+        rotated_from=old,
+    )
+    for grant in old.grants.all():
+        Grant.objects.create(
+            api_key=new, namespace_id=grant.namespace_id, can_read=grant.can_read, can_write=grant.can_write
+        )
+    for entry in old.allowlist.all():
+        IpAllowlistEntry.objects.create(api_key=new, network=entry.network, description=entry.description)
+
+    with audit_action(AuditAction.ROTATE):
+        if overlap_s == 0:
+            old.revoked_at = now
+            old.save(update_fields=["revoked_at"])
+        else:
+            overlap_end = now + timedelta(seconds=overlap_s)
+            if old.expires_at is None or old.expires_at > overlap_end:
+                old.expires_at = overlap_end
+                old.save(update_fields=["expires_at"])
+    logger.info("API key %s rotated to %s, and the old key works for %d s more", old.prefix, prefix, overlap_s)
+    return NewApiKey(api_key=new, plain_key=plain_key)

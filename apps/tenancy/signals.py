@@ -5,7 +5,7 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from .keycache import EVICT_ALL, publish_invalidation
-from .models import ApiKey, Grant, Namespace
+from .models import ApiKey, Grant, IpAllowlistEntry, Namespace, QuotaPolicy
 
 
 def _after_commit(digest: str) -> None:
@@ -19,7 +19,23 @@ def api_key_changed(sender, instance: ApiKey, **kwargs) -> None:
 
 @receiver([post_save, post_delete], sender=Grant)
 def grant_changed(sender, instance: Grant, **kwargs) -> None:
-    _after_commit(ApiKey.objects.filter(pk=instance.api_key_id).values_list("digest", flat=True).first() or EVICT_ALL)
+    _after_commit(_digest_of_key(instance.api_key_id))
+
+
+@receiver([post_save, post_delete], sender=IpAllowlistEntry)
+def allowlist_entry_changed(sender, instance: IpAllowlistEntry, **kwargs) -> None:
+    # A namespace entry applies to every key with a grant there, so those evict everything.
+    _after_commit(_digest_of_key(instance.api_key_id) if instance.api_key_id else EVICT_ALL)
+
+
+@receiver([post_save, post_delete], sender=QuotaPolicy)
+def quota_policy_changed(sender, instance: QuotaPolicy, **kwargs) -> None:
+    # The default policy applies to every key without one, so any policy change evicts everything.
+    _after_commit(EVICT_ALL)
+
+
+def _digest_of_key(key_id: int | None) -> str:
+    return ApiKey.objects.filter(pk=key_id).values_list("digest", flat=True).first() or EVICT_ALL
 
 
 @receiver([post_save, post_delete], sender=Namespace)

@@ -53,9 +53,10 @@ PROGRESS_INTERVAL_S = 5
 NAME_WIDTH = len("valkey-inference")
 # uvicorn options of the WebSocket server; the Procfile's ws process uses the same ones.
 # Per-message compression is off because it costs a compressor per connection and CPU time
-# on every frame that the hub fans out.
+# on every frame that the hub fans out. --no-proxy-headers keeps the socket peer as the client
+# address; the gateway itself reads X-Forwarded-For from REDGX_TRUSTED_PROXIES only.
 WS_SERVER_OPTIONS = [
-    "--lifespan", "off", "--ws", "websockets-sansio", "--ws-per-message-deflate", "false",
+    "--lifespan", "on", "--no-proxy-headers", "--ws", "websockets-sansio", "--ws-per-message-deflate", "false",
     "--ws-max-size", "1048576", "--ws-ping-interval", "20", "--ws-ping-timeout", "20",
 ]  # fmt: skip
 

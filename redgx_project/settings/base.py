@@ -4,6 +4,7 @@ Defaults suit a developer machine; `production.py` refuses to start without the
 values that must never fall back to a default there.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -39,9 +40,15 @@ INSTALLED_APPS = [
     "apps.health",
     "apps.pubsub",
     "apps.compat",
+    "apps.audit",
+    "apps.adminapi",
+    "apps.access",
+    "axes",
 ]
 
 MIDDLEWARE = [
+    # First, so that it times and records every API request, including those rejected below it.
+    "apps.api.middleware.AccessMiddleware",
     "apps.api.middleware.ApiErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -50,8 +57,11 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "apps.audit.middleware.AuditActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: it turns a lockout into the lockout response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "redgx_project.urls"
@@ -185,6 +195,12 @@ REDGX_MAX_PIPELINE_OPERATIONS = env.int("REDGX_MAX_PIPELINE_OPERATIONS", default
 # Items (values, fields, members, keys) one request may carry or ask for.
 REDGX_MAX_ITEMS_PER_REQUEST = env.int("REDGX_MAX_ITEMS_PER_REQUEST", default=1000)
 
+# Per-key request limits for keys whose quota policy leaves a field empty and when no
+# default policy exists (apps.tenancy.models.QuotaPolicy). Rate in requests per second;
+# burst in requests.
+REDGX_RATE_PER_S = env.float("REDGX_RATE_PER_S", default=50.0)
+REDGX_RATE_BURST = env.int("REDGX_RATE_BURST", default=100)
+
 # Blocking reads (queue pops, stream group reads) wait at most this long. Keep it well
 # under gunicorn's worker timeout (60 s in deploy/gunicorn.conf.py).
 REDGX_MAX_BLOCK_MS = env.int("REDGX_MAX_BLOCK_MS", default=25_000)
@@ -258,6 +274,53 @@ REDGX_PUBSUB_MAX_SUBSCRIPTIONS = env.int("REDGX_PUBSUB_MAX_SUBSCRIPTIONS", defau
 REDGX_PUBSUB_REDIS_GRACE_S = env.float("REDGX_PUBSUB_REDIS_GRACE_S", default=10.0)
 # Lifetime of a WebSocket ticket (single use), in seconds.
 REDGX_WS_TICKET_TTL_S = env.int("REDGX_WS_TICKET_TTL_S", default=30)
+
+# Admin hardening. REDGX_TLS says that browsers reach the gateway over HTTPS (directly or
+# through a TLS-terminating proxy); it turns on Secure cookies and HSTS.
+REDGX_TLS = env.bool("REDGX_TLS", default=False)
+SESSION_COOKIE_SECURE = REDGX_TLS
+CSRF_COOKIE_SECURE = REDGX_TLS
+SESSION_COOKIE_HTTPONLY = True
+# The admin reads the CSRF token from its forms, so no script needs the cookie.
+CSRF_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Browsers ignore HSTS over plain HTTP, and sending it from a server that has no HTTPS
+# would lock clients out, so it follows REDGX_TLS.
+SECURE_HSTS_SECONDS = env.int("REDGX_HSTS_SECONDS", default=365 * 24 * 3600) if REDGX_TLS else 0
+
+# django-axes locks an admin login out after REDGX_ADMIN_LOGIN_FAILURES failed attempts
+# for the same user name from the same client address, for REDGX_ADMIN_LOCKOUT_MINUTES.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("REDGX_ADMIN_LOGIN_FAILURES", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("REDGX_ADMIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# The same client address as audit rows: the socket peer unless a trusted proxy sent the request.
+AXES_CLIENT_IP_CALLABLE = "apps.audit.source.source_address"
+
+# Client address, access history and connected clients (docs/security.md).
+# Networks (CIDR) of reverse proxies whose X-Forwarded-For is believed. Empty: the socket
+# peer is always the client address.
+REDGX_TRUSTED_PROXIES = env.list("REDGX_TRUSTED_PROXIES", default=[])
+# Seconds between access history writes of each process.
+REDGX_ACCESS_FLUSH_S = env.float("REDGX_ACCESS_FLUSH_S", default=2.0)
+# Rows one process buffers while the database is unreachable; past this the oldest are dropped.
+REDGX_ACCESS_BUFFER_MAX = env.int("REDGX_ACCESS_BUFFER_MAX", default=100_000)
+# Days of access history that `manage.py purgeaccesshistory` keeps.
+REDGX_ACCESS_RETENTION_DAYS = env.int("REDGX_ACCESS_RETENTION_DAYS", default=90)
+# Seconds between heartbeats of a WebSocket process's connected-clients entry in the
+# inference Redis; the entry expires after three missed heartbeats.
+REDGX_WS_CLIENTS_HEARTBEAT_S = env.float("REDGX_WS_CLIENTS_HEARTBEAT_S", default=5.0)
+# The admin API's clients view lists keys seen within this many seconds.
+REDGX_CLIENTS_RECENT_S = env.int("REDGX_CLIENTS_RECENT_S", default=300)
 
 LOGGING = {
     "version": 1,

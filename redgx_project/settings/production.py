@@ -27,4 +27,10 @@ WHITENOISE_USE_FINDERS = False
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Production serves browsers over HTTPS, so HSTS is on unless REDGX_TLS is set to false.
+REDGX_TLS = env.bool("REDGX_TLS", default=True)
+SECURE_HSTS_SECONDS = env.int("REDGX_HSTS_SECONDS", default=365 * 24 * 3600) if REDGX_TLS else 0
+# X-Forwarded-Proto is trusted only when trusted proxies are configured: from anyone
+# else the header is forged and would make plain HTTP pass for HTTPS.
+if env.list("REDGX_TRUSTED_PROXIES", default=[]):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -14,3 +14,9 @@ REDGX_JOB_MAX_RETRIES = 2
 REDGX_JOB_MIN_BACKOFF_MS = 50
 REDGX_JOB_MAX_BACKOFF_MS = 200
 REDGX_KEY_USAGE_FLUSH_S = 0
+
+# Access rows of the test process wait for apps.access.buffer.flush_now(), so that no
+# background thread writes outside a test's transaction. Servers started by tests set it.
+REDGX_ACCESS_FLUSH_S = env.float("REDGX_ACCESS_FLUSH_S", default=0)  # noqa: F405
+# Bounds the memory of rows that the test process buffers and never writes.
+REDGX_ACCESS_BUFFER_MAX = env.int("REDGX_ACCESS_BUFFER_MAX", default=10_000)  # noqa: F405

@@ -1,12 +1,13 @@
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils.translation import gettext as _
 
+from apps.audit.commands import AuditedCommand
 from apps.tenancy.keys import create_api_key
 from apps.tenancy.permissions import parse_permissions
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     @property
     def help(self) -> str:
         # A property, because argparse needs a plain str and the language is known only at run time.

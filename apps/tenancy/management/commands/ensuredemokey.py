@@ -1,16 +1,16 @@
 import os
 from pathlib import Path
 
-from django.core.management.base import BaseCommand
 from django.utils.translation import gettext as _
 
+from apps.audit.commands import AuditedCommand
 from apps.tenancy.keycache import load_key
 from apps.tenancy.keys import create_api_key
 from apps.tenancy.models import ApiKey
 from apps.tenancy.permissions import Permission
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     @property
     def help(self) -> str:
         # A property, because argparse needs a plain str and the language is known only at run time.
