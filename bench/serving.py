@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -40,16 +41,24 @@ REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = REPO / ".venv" / "bin"
 PYTHON = VENV_BIN / "python"
 
-PG_HOST, PG_USER, DATABASE_NAME = "127.0.0.1", "postgres", "redgx_bench"
+PG_HOST, PG_USER = "127.0.0.1", "postgres"
+# REDGX_BENCH_DATABASE_URL and REDGX_BENCH_*_REDIS_URL point the benches at other databases,
+# for example when several people share one PostgreSQL and Redis.
+DATABASE_URL = os.environ.get("REDGX_BENCH_DATABASE_URL", f"postgres://{PG_USER}@{PG_HOST}:5432/redgx_bench")
+DATABASE_NAME = urllib.parse.urlsplit(DATABASE_URL).path.lstrip("/")
 BENCH_ENV = {
     "DJANGO_SETTINGS_MODULE": "redgx_project.settings.base",
     "DJANGO_DEBUG": "false",
     "DJANGO_SECRET_KEY": "bench-only",
-    "DATABASE_URL": f"postgres://{PG_USER}@{PG_HOST}:5432/{DATABASE_NAME}",
-    "REDGX_DATA_REDIS_URL": "redis://127.0.0.1:6379/13",
-    "REDGX_INFERENCE_REDIS_URL": "redis://127.0.0.1:6379/12",
+    "DATABASE_URL": DATABASE_URL,
+    "REDGX_DATA_REDIS_URL": os.environ.get("REDGX_BENCH_DATA_REDIS_URL", "redis://127.0.0.1:6379/13"),
+    "REDGX_INFERENCE_REDIS_URL": os.environ.get("REDGX_BENCH_INFERENCE_REDIS_URL", "redis://127.0.0.1:6379/12"),
     # An empty value turns gunicorn's access log off in deploy/gunicorn.conf.py.
     "WEB_ACCESS_LOG": "",
+    # The bench key gets every request checked against the rate limit, with a quota that the
+    # load never exhausts, so that the limiter's cost is measured but no request gets a 429.
+    "REDGX_RATE_PER_S": "1000000",
+    "REDGX_RATE_BURST": "1000000",
 }
 
 NAMESPACE, KEY, VALUE = "bench", "hello", "world"
@@ -89,6 +98,8 @@ class Variant:
     method: str = "GET"
     # A line the server must log, to catch a server that silently runs another configuration.
     expected_log: str | None = None
+    # The code the server runs: the work tree, or an exported commit for a before/after run.
+    cwd: Path = REPO
 
 
 def gunicorn_variant(name: str, worker_class: str, workers: int, threads: int, method: str = "GET") -> Variant:
@@ -318,7 +329,7 @@ class Server:
         logger.info("Starting %s on 127.0.0.1:%d", self.variant.name, self.port)
         with self.log_path.open("w") as log:
             self.process = subprocess.Popen(
-                argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                argv, cwd=self.variant.cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
 
     def wait_until_listening(self) -> None:
