@@ -52,13 +52,15 @@ MIDDLEWARE = [
     "apps.api.middleware.ApiErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Django's session, CSRF, auth and messages middleware, skipped on /api/ and /compat/
+    # paths, which use none of them (apps/api/browser_middleware.py).
+    "apps.api.browser_middleware.SessionMiddlewareOutsideApi",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "apps.api.browser_middleware.CsrfViewMiddlewareOutsideApi",
+    "apps.api.browser_middleware.AuthenticationMiddlewareOutsideApi",
     "apps.audit.middleware.AuditActorMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "apps.api.browser_middleware.MessageMiddlewareOutsideApi",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes requires: it turns a lockout into the lockout response.
     "axes.middleware.AxesMiddleware",
