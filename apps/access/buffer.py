@@ -1,7 +1,7 @@
 """Access history without a database write per request.
 
-Requests append rows to a bounded in-process buffer. A background thread writes them with
-bulk_create every REDGX_ACCESS_FLUSH_S seconds. When the database is unreachable the rows
+Requests append rows to a bounded in-process buffer. A background thread writes them in
+batches (COPY on PostgreSQL) every REDGX_ACCESS_FLUSH_S seconds. When the database is unreachable the rows
 stay in the buffer and the thread retries with exponential backoff. Only past
 REDGX_ACCESS_BUFFER_MAX rows are the oldest dropped, counted and logged.
 
@@ -84,6 +84,29 @@ class AccessBuffer:
             )
 
 
+# The columns that COPY writes, in order; the id comes from the table's sequence.
+_COPY_FIELDS = [field for field in AccessRecord._meta.concrete_fields if not field.primary_key]
+
+
+def _insert(rows: list[AccessRecord]) -> None:
+    """Insert rows in one statement: COPY on PostgreSQL, bulk_create elsewhere.
+
+    Under a KV GET load bulk_create took about 10% of the web workers' CPU time, most of it
+    compiling the INSERT, while COPY sends rows with no SQL per row.
+    """
+    if connection.vendor != "postgresql":
+        AccessRecord.objects.bulk_create(rows)
+        return
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(field.column) for field in _COPY_FIELDS)
+    statement = f"COPY {quote(AccessRecord._meta.db_table)} ({columns}) FROM STDIN"
+    # Rows written through psycopg's copy() skip Django's cursor methods, so errors are
+    # converted to Django's DatabaseError classes here, as the caller expects.
+    with connection.wrap_database_errors, connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
+        for row in rows:
+            copy.write_row([field.get_db_prep_save(getattr(row, field.attname), connection) for field in _COPY_FIELDS])
+
+
 def flush(buffer: AccessBuffer) -> int:
     """Write every buffered row; return how many were written.
 
@@ -95,7 +118,7 @@ def flush(buffer: AccessBuffer) -> int:
         if not rows:
             return written
         try:
-            AccessRecord.objects.bulk_create(rows)
+            _insert(rows)
         except DatabaseError:
             buffer.put_back(rows)
             raise
