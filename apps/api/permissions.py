@@ -28,3 +28,15 @@ class NamespaceGrantPermission(BasePermission):
                 code="permission_denied",
             )
         return True
+
+
+class AdminGrantPermission(BasePermission):
+    """Allows a request when its key carries the admin grant (routes under /api/v1/admin/)."""
+
+    def has_permission(self, request, view) -> bool:
+        key = request.auth
+        if key is None:
+            return False
+        if not key.is_admin:
+            raise PermissionDenied(_("This API key has no admin grant."), code="admin_forbidden")
+        return True

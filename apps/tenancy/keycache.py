@@ -44,6 +44,8 @@ class ResolvedKey:
     expires_at: float | None
     # namespace name -> granted permissions
     grants: dict[str, frozenset[Permission]] = field(default_factory=dict)
+    # The admin grant: the key may use /api/v1/admin/.
+    is_admin: bool = False
 
     # DRF reads this on request.user.
     is_authenticated = True
@@ -74,6 +76,7 @@ def load_key(digest: str) -> ResolvedKey | None:
         revoked=api_key.is_revoked,
         expires_at=api_key.expires_at.timestamp() if api_key.expires_at else None,
         grants=grants,
+        is_admin=api_key.is_admin,
     )
 
 

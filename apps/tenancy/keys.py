@@ -37,11 +37,17 @@ def create_api_key(
     expires_at: datetime | None = None,
     created_by=None,
     create_namespaces: bool = False,
+    is_admin: bool = False,
 ) -> NewApiKey:
     """Create a key with grants per namespace name; namespaces must exist unless create_namespaces."""
     prefix, plain_key = generate_plain_key()
     api_key = ApiKey.objects.create(
-        name=name, prefix=prefix, digest=ApiKey.digest_of(plain_key), expires_at=expires_at, created_by=created_by
+        name=name,
+        prefix=prefix,
+        digest=ApiKey.digest_of(plain_key),
+        expires_at=expires_at,
+        created_by=created_by,
+        is_admin=is_admin,
     )
     for namespace_name, permissions in grants.items():
         if create_namespaces:

@@ -66,6 +66,11 @@ class ApiKey(models.Model):
         _("expires at"), null=True, blank=True, help_text=_("Leave empty for a key that does not expire.")
     )
     revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+    is_admin = models.BooleanField(
+        _("admin grant"),
+        default=False,
+        help_text=_("Lets the key use the admin API area: keys, metrics and clients."),
+    )
     last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True, editable=False)
 
     objects = ApiKeyQuerySet.as_manager()

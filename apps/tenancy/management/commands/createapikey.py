@@ -16,14 +16,19 @@ class Command(BaseCommand):
         parser.add_argument("--namespace", required=True, help=_("Namespace name, created if it does not exist."))
         parser.add_argument("--permissions", default="read", help=_("Comma-separated: read, write. Default: read."))
         parser.add_argument("--name", default="", help=_("What the key is for. Default: cli-<namespace>."))
+        parser.add_argument(
+            "--admin", action="store_true", help=_("Give the key the admin grant (the /api/v1/admin/ area).")
+        )
 
-    def handle(self, *args, namespace: str, permissions: str, name: str, **options):
+    def handle(self, *args, namespace: str, permissions: str, name: str, admin: bool, **options):
         try:
             granted = parse_permissions(permissions)
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
         try:
-            new_key = create_api_key(name or f"cli-{namespace}", {namespace: granted}, create_namespaces=True)
+            new_key = create_api_key(
+                name or f"cli-{namespace}", {namespace: granted}, create_namespaces=True, is_admin=admin
+            )
         except ValidationError as exc:
             raise CommandError(
                 _("Invalid namespace name '%(namespace)s': %(errors)s")
