@@ -227,6 +227,25 @@ REDGX_EMBED_MAX_WAIT_MS = env.int("REDGX_EMBED_MAX_WAIT_MS", default=20)
 REDGX_EMBED_TIMEOUT_S = env.float("REDGX_EMBED_TIMEOUT_S", default=30.0)
 REDGX_EMBED_MAX_CONCURRENT_CALLS = env.int("REDGX_EMBED_MAX_CONCURRENT_CALLS", default=2)
 
+# Inference task limits. Past a size limit the submit answers 413 naming the field.
+# generate: characters of the prompt or of all messages together, messages per chat,
+# and the highest max_tokens a request may ask for.
+REDGX_GENERATE_MAX_PROMPT_CHARS = env.int("REDGX_GENERATE_MAX_PROMPT_CHARS", default=32_768)
+REDGX_GENERATE_MAX_MESSAGES = env.int("REDGX_GENERATE_MAX_MESSAGES", default=64)
+REDGX_GENERATE_MAX_TOKENS = env.int("REDGX_GENERATE_MAX_TOKENS", default=4096)
+# max_tokens for a request that leaves it out (vLLM's own default for completions is 16).
+REDGX_GENERATE_DEFAULT_MAX_TOKENS = env.int("REDGX_GENERATE_DEFAULT_MAX_TOKENS", default=256)
+REDGX_TRANSLATE_MAX_TEXTS = env.int("REDGX_TRANSLATE_MAX_TEXTS", default=128)
+REDGX_TRANSLATE_MAX_TEXT_CHARS = env.int("REDGX_TRANSLATE_MAX_TEXT_CHARS", default=5000)
+# Decoded bytes of one audio file or document. A base64 JSON body is also bound by
+# REDGX_MAX_BODY_BYTES, so large files go as multipart uploads. 25 MiB is OpenAI's own
+# limit for /v1/audio/transcriptions.
+REDGX_STT_MAX_AUDIO_BYTES = env.int("REDGX_STT_MAX_AUDIO_BYTES", default=25 * 1024 * 1024)
+REDGX_OCR_MAX_DOCUMENT_BYTES = env.int("REDGX_OCR_MAX_DOCUMENT_BYTES", default=20 * 1024 * 1024)
+# Largest JSON body the worker sends to a TEI engine in one /embed call. TEI's
+# --payload-limit defaults to 2,000,000 bytes; set this to the engine's value.
+REDGX_TEI_PAYLOAD_LIMIT_BYTES = env.int("REDGX_TEI_PAYLOAD_LIMIT_BYTES", default=2_000_000)
+
 # Pub/Sub: publish over REST, subscribe over WebSocket (docs/pubsub.md). WebSocket clients
 # connect to a separate ASGI process (uvicorn), because the REST API stays on gunicorn.
 ASGI_APPLICATION = "redgx_project.asgi.application"
