@@ -273,6 +273,10 @@ REDGX_PUBSUB_REDIS_GRACE_S = env.float("REDGX_PUBSUB_REDIS_GRACE_S", default=10.
 # Lifetime of a WebSocket ticket (single use), in seconds.
 REDGX_WS_TICKET_TTL_S = env.int("REDGX_WS_TICKET_TTL_S", default=30)
 
+# Inference counters (job outcomes, engine batches, rejections, queue depths) are kept
+# this long, in 5 s buckets, for the metrics API and the admin dashboard's charts.
+REDGX_STATS_RETENTION_S = env.int("REDGX_STATS_RETENTION_S", default=3600)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
