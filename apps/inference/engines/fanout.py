@@ -17,7 +17,7 @@ def call_each(items: list[Item], call_one: Callable[[Item], Output], max_concurr
     permanent error wins over a transient one, so the batcher splits the batch and only
     the rejected item fails; the others are sent again.
     """
-    if len(items) == 1 or max_concurrent_calls <= 1:
+    if len(items) <= 1 or max_concurrent_calls <= 1:
         return [call_one(item) for item in items]
 
     with ThreadPoolExecutor(max_workers=min(max_concurrent_calls, len(items))) as pool:
