@@ -4,7 +4,7 @@ VENV := .venv
 ENGINE_VENV := .venv-engine
 BIN := $(VENV)/bin
 
-.PHONY: run test fuzz lint check messages venv engine-venv clean
+.PHONY: run test test-engines fuzz lint check messages venv engine-venv engine-venv-ocr engine-venv-whisper engine-venv-translate clean
 
 # The stamp files make the install step rerun only when a requirements file changes.
 $(VENV)/.installed: requirements/base.txt requirements/dev.txt
@@ -19,9 +19,22 @@ $(ENGINE_VENV)/.installed: requirements/engines.txt
 	$(ENGINE_VENV)/bin/pip install --quiet -r requirements/engines.txt
 	touch $@
 
+# One venv per reference engine under deploy/engines/ (ocr, whisper, translate), from requirements/engine-<name>.txt.
+.venv-engine-%/.installed: requirements/engine-%.txt
+	test -x .venv-engine-$*/bin/python || $(PYTHON) -m venv .venv-engine-$*
+	.venv-engine-$*/bin/pip install --quiet --upgrade pip
+	.venv-engine-$*/bin/pip install --quiet -r requirements/engine-$*.txt
+	touch $@
+
 venv: $(VENV)/.installed
 
 engine-venv: $(ENGINE_VENV)/.installed
+
+engine-venv-ocr: .venv-engine-ocr/.installed
+
+engine-venv-whisper: .venv-engine-whisper/.installed
+
+engine-venv-translate: .venv-engine-translate/.installed
 
 run: venv engine-venv
 	$(BIN)/python deploy/local/run.py
@@ -37,6 +50,11 @@ check: venv
 
 test: venv engine-venv lint check
 	$(BIN)/pytest
+
+# The OCR, Whisper and translation engine tests, which `make test` leaves out. The Whisper test
+# synthesizes speech with espeak-ng (Debian package espeak-ng).
+test-engines: venv engine-venv-ocr engine-venv-whisper engine-venv-translate
+	$(BIN)/pytest -m reference_engines tests/engines
 
 # A longer schemathesis run than the one in `make test`: more requests per operation and a new
 # seed each time. A failure prints the request that caused it.
