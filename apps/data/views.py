@@ -1,5 +1,6 @@
 """One viewset per data area, built from the area's registered operations."""
 
+import contextlib
 import threading
 
 from django.conf import settings
@@ -47,8 +48,12 @@ _blocking_slots: threading.BoundedSemaphore | None = None
 _blocking_slots_lock = threading.Lock()
 
 
-def run_blocking_operation(operation: DataOperation, call: Call):
-    """Run a blocking read if this process has a free slot for one, else raise 503."""
+@contextlib.contextmanager
+def blocking_slot():
+    """Hold one of this process's REDGX_MAX_BLOCKING_REQUESTS slots for a blocking wait, else raise 503.
+
+    Blocking data reads and inference long-polls share the slots, because both hold a web thread.
+    """
     global _blocking_slots
     with _blocking_slots_lock:
         if _blocking_slots is None:
@@ -59,9 +64,15 @@ def run_blocking_operation(operation: DataOperation, call: Call):
             code="blocking_capacity",
         )
     try:
-        return run_operation(blocking_data_redis(), operation, call)
+        yield
     finally:
         _blocking_slots.release()
+
+
+def run_blocking_operation(operation: DataOperation, call: Call):
+    """Run a blocking read if this process has a free slot for one, else raise 503."""
+    with blocking_slot():
+        return run_operation(blocking_data_redis(), operation, call)
 
 
 def area_viewset(area: Area, *, collection: bool) -> type[DataAreaViewSet]:

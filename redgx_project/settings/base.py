@@ -273,6 +273,21 @@ REDGX_PUBSUB_REDIS_GRACE_S = env.float("REDGX_PUBSUB_REDIS_GRACE_S", default=10.
 # Lifetime of a WebSocket ticket (single use), in seconds.
 REDGX_WS_TICKET_TTL_S = env.int("REDGX_WS_TICKET_TTL_S", default=30)
 
+# Inference API. Jobs waiting per task and per namespace (an API key's quota policy may
+# set its own namespace limit); past a limit a submit answers 429 queue_full.
+REDGX_MAX_QUEUED_JOBS_PER_TASK = env.int("REDGX_MAX_QUEUED_JOBS_PER_TASK", default=10_000)
+REDGX_MAX_QUEUED_JOBS_PER_NAMESPACE = env.int("REDGX_MAX_QUEUED_JOBS_PER_NAMESPACE", default=2_000)
+# Fraction of the inference Redis's maxmemory above which submits answer 503
+# inference_redis_full. Not checked when the server has no maxmemory.
+REDGX_INFERENCE_MEMORY_HIGH_WATER = env.float("REDGX_INFERENCE_MEMORY_HIGH_WATER", default=0.9)
+# Highest deadline_s a submit may ask for, in seconds.
+REDGX_JOB_MAX_DEADLINE_S = env.int("REDGX_JOB_MAX_DEADLINE_S", default=24 * 3600)
+# Longest ?wait= of a status request, in seconds. A waiting request holds a web thread
+# and a blocking slot, so keep it well under gunicorn's 60 s worker timeout.
+REDGX_MAX_WAIT_S = env.int("REDGX_MAX_WAIT_S", default=20)
+# How long an Idempotency-Key returns the req_id of its first submit, in seconds.
+REDGX_IDEMPOTENCY_TTL_S = env.int("REDGX_IDEMPOTENCY_TTL_S", default=24 * 3600)
+
 # Inference counters (job outcomes, engine batches, rejections, queue depths) are kept
 # this long, in 5 s buckets, for the metrics API and the admin dashboard's charts.
 REDGX_STATS_RETENTION_S = env.int("REDGX_STATS_RETENTION_S", default=3600)
