@@ -1,5 +1,6 @@
-from django.urls import re_path
+from django.urls import include, path, re_path
 
+from apps.adminapi.urls import metrics_urlpatterns
 from apps.data.areas import AREAS
 from apps.data.views import PipelineViewSet, area_viewset
 from apps.inference.views import InferenceViewSet, JobViewSet
@@ -27,5 +28,6 @@ urlpatterns += [
     re_path(rf"{NS}/gpu/(?P<task>[a-z_]+)$", InferenceViewSet.as_operation_view(), name="submit"),
     re_path(rf"{NS}/pubsub/(?P<channel>[\s\S]+)$", PublishViewSet.as_operation_view(), name="pubsub-publish"),
     re_path(rf"{NS}/ws-tickets$", TicketViewSet.as_operation_view(), name="ws-tickets"),
+    path("v1/admin/", include(metrics_urlpatterns)),
     re_path(r"^(?P<path>[\s\S]*)$", api_not_found),
 ]
