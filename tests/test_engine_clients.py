@@ -456,6 +456,18 @@ def test_translation_engine_422_keeps_error_type(translate_engine):
     assert error.code == "unsupported_pair"
 
 
+def test_translation_413_rereads_info_and_resplits(translate_engine):
+    client = TranslationClient(translate_engine.url, TIMEOUT_S)
+    client.info()
+    translate_engine.max_batch_size = 2
+    texts = ["a", "b", "c", "d"]
+
+    translations = client.translate(texts, source="en", target="pt-BR")
+
+    assert translations == [fake_translation(text, "en", "pt-BR") for text in texts]
+    assert translate_engine.batch_sizes == [4, 2, 2]
+
+
 def test_translation_rejected_text_is_input_rejected(translate_engine):
     translate_engine.reject_marker = "POISON"
     client = TranslationClient(translate_engine.url, TIMEOUT_S)
@@ -509,6 +521,16 @@ def test_ocr_mismatched_document_is_bad_document(ocr_engine):
     assert error.status == 422
     assert error.transient is False
     assert error.code == "bad_document"
+
+
+def test_ocr_413_is_document_too_large(ocr_engine):
+    ocr_engine.fail_next(413)
+    client = OcrClient(ocr_engine.url, TIMEOUT_S)
+
+    error = engine_error(lambda: client.call([document_item(make_png("x"), "image/png")], ()))
+
+    assert error.transient is False
+    assert error.code == "document_too_large"
 
 
 def test_ocr_calls_run_concurrently(ocr_engine):

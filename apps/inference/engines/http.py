@@ -7,7 +7,7 @@ Status mapping, shared by every protocol:
 - 400 and 422: the input is bad; permanent, with the engine's ``error_type`` as the code
   when it is a known one (``unsupported_pair``, ``bad_document``, ``bad_audio``,
   ``input_too_long``), else the client's ``rejected_code``.
-- 413: permanent ``input_too_long``.
+- 413: permanent, ``input_too_long`` or the client's ``too_large_code``.
 - 408, 424, 429 and 5xx, timeouts and connection errors: transient.
 - Any other status (404 for an unknown model or path, 401, 405): permanent
   ``engine_rejected``, because retrying the same request cannot change the answer.
@@ -31,7 +31,9 @@ DEFAULT_CONNECT_TIMEOUT_S = 5.0
 REQUEST_ID_HEADER = "X-Request-Id"
 
 # error_type values an engine may send with 400/422 that become the job's error code.
-KNOWN_REJECTION_CODES = frozenset({"unsupported_pair", "bad_document", "bad_audio", "input_too_long", "input_rejected"})
+KNOWN_REJECTION_CODES = frozenset(
+    {"unsupported_pair", "unsupported_language", "bad_document", "bad_audio", "input_too_long", "input_rejected"}
+)
 # Phrases with which OpenAI-compatible servers (vLLM, llama.cpp) reject an over-long prompt with 400.
 _CONTEXT_LENGTH_PHRASES = ("maximum context length", "context length", "exceed_context_size")
 
@@ -65,9 +67,16 @@ def new_request_id() -> str:
     return uuid.uuid4().hex
 
 
-def post_json(client: httpx.Client, path: str, payload: dict, *, rejected_code: str = "input_rejected") -> Any:
+def post_json(
+    client: httpx.Client,
+    path: str,
+    payload: dict,
+    *,
+    rejected_code: str = "input_rejected",
+    too_large_code: str = "input_too_long",
+) -> Any:
     """POST JSON and return the decoded reply, or raise EngineError."""
-    response = send(client, "POST", path, rejected_code=rejected_code, json=payload)
+    response = send(client, "POST", path, rejected_code=rejected_code, too_large_code=too_large_code, json=payload)
     return decode_json(client, path, response)
 
 
@@ -78,10 +87,18 @@ def get_json(client: httpx.Client, path: str) -> Any:
 
 
 def post_multipart(
-    client: httpx.Client, path: str, *, data: dict, files: dict, rejected_code: str = "input_rejected"
+    client: httpx.Client,
+    path: str,
+    *,
+    data: dict,
+    files: dict,
+    rejected_code: str = "input_rejected",
+    too_large_code: str = "input_too_long",
 ) -> httpx.Response:
     """POST a multipart/form-data body and return the 200 response, or raise EngineError."""
-    return send(client, "POST", path, rejected_code=rejected_code, data=data, files=files)
+    return send(
+        client, "POST", path, rejected_code=rejected_code, too_large_code=too_large_code, data=data, files=files
+    )
 
 
 def check_health(client: httpx.Client, path: str = "/health") -> bool:
@@ -94,7 +111,15 @@ def check_health(client: httpx.Client, path: str = "/health") -> bool:
     return response.status_code == 200
 
 
-def send(client: httpx.Client, method: str, path: str, *, rejected_code: str, **kwargs) -> httpx.Response:
+def send(
+    client: httpx.Client,
+    method: str,
+    path: str,
+    *,
+    rejected_code: str,
+    too_large_code: str = "input_too_long",
+    **kwargs,
+) -> httpx.Response:
     """Send one request with a fresh request id; return a 200 response or raise EngineError."""
     request_id = new_request_id()
     try:
@@ -117,7 +142,7 @@ def send(client: httpx.Client, method: str, path: str, *, rejected_code: str, **
 
     if response.status_code == 200:
         return response
-    raise _status_error(client, path, response, request_id, rejected_code)
+    raise _status_error(client, path, response, request_id, rejected_code, too_large_code)
 
 
 def decode_json(client: httpx.Client, path: str, response: httpx.Response) -> Any:
@@ -141,7 +166,12 @@ def bad_response(client: httpx.Client, path: str, what: str) -> EngineError:
 
 
 def _status_error(
-    client: httpx.Client, path: str, response: httpx.Response, request_id: str, rejected_code: str
+    client: httpx.Client,
+    path: str,
+    response: httpx.Response,
+    request_id: str,
+    rejected_code: str,
+    too_large_code: str,
 ) -> EngineError:
     status = response.status_code
     detail, error_type = _error_fields(response)
@@ -152,7 +182,7 @@ def _status_error(
         logger.warning("Engine %s%s returned %d (request id %s): %s", client.base_url, path, status, request_id, detail)
         code = "engine_busy" if status == 429 else "engine_unavailable"
     elif status == 413:
-        code = "input_too_long"
+        code = too_large_code
     elif status in {400, 422}:
         if error_type in KNOWN_REJECTION_CODES:
             code = error_type

@@ -36,7 +36,7 @@ class OcrClient:
         body = {"document": document["document_base64"], "content_type": document["content_type"]}
         if languages:
             body["languages"] = list(languages)
-        reply = post_json(self.http, OCR_PATH, body, rejected_code="bad_document")
+        reply = post_json(self.http, OCR_PATH, body, rejected_code="bad_document", too_large_code="document_too_large")
         if not isinstance(reply, dict) or not isinstance(reply.get("text"), str):
             raise bad_response(self.http, OCR_PATH, "no text")
         pages = reply.get("pages")

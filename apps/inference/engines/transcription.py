@@ -53,7 +53,14 @@ class TranscriptionClient:
             form["language"] = language
         content = base64.b64decode(audio["audio_base64"])
         files = {"file": (audio["filename"], content, audio["content_type"])}
-        response = post_multipart(self.http, TRANSCRIPTIONS_PATH, data=form, files=files, rejected_code="bad_audio")
+        response = post_multipart(
+            self.http,
+            TRANSCRIPTIONS_PATH,
+            data=form,
+            files=files,
+            rejected_code="bad_audio",
+            too_large_code="audio_too_large",
+        )
 
         if response_format not in JSON_FORMATS:
             return {"text": response.text}

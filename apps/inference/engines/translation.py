@@ -3,6 +3,7 @@
 docs/engine-protocols.md describes the protocol. The client reads /info once, fails a
 language pair the engine does not list with a permanent ``unsupported_pair`` error
 before any call, and splits texts into requests of at most /info's ``max_batch_size``.
+After a 413 for several texts it reads /info again and retries with the new limit, once.
 """
 
 import logging
@@ -54,15 +55,35 @@ class TranslationClient:
             )
         translations: list[str] = []
         for start in range(0, len(texts), batch_size):
-            chunk = texts[start : start + batch_size]
-            reply = post_json(self.http, TRANSLATE_PATH, {"texts": chunk, "source": source, "target": target})
-            result = reply.get("translations") if isinstance(reply, dict) else None
-            if not isinstance(result, list) or len(result) != len(chunk):
-                raise bad_response(self.http, TRANSLATE_PATH, f"not {len(chunk)} translations")
-            if not all(isinstance(text, str) for text in result):
-                raise bad_response(self.http, TRANSLATE_PATH, "a translation that is not a string")
-            translations.extend(result)
+            translations.extend(self._translate_chunk(texts[start : start + batch_size], source, target))
         return translations
+
+    def _translate_chunk(self, chunk: list[str], source: str, target: str, info_refreshed: bool = False) -> list[str]:
+        try:
+            reply = post_json(self.http, TRANSLATE_PATH, {"texts": chunk, "source": source, "target": target})
+        except EngineError as exc:
+            if exc.status != 413 or len(chunk) == 1 or info_refreshed:
+                raise
+            # The engine may have restarted with a smaller max_batch_size than /info said.
+            _pairs, batch_size = self.info(refresh=True)
+            if batch_size >= len(chunk):
+                raise
+            logger.info(
+                "Engine %s answered 413 for %d texts; retrying in calls of %d", self.base_url, len(chunk), batch_size
+            )
+            return [
+                text
+                for start in range(0, len(chunk), batch_size)
+                for text in self._translate_chunk(
+                    chunk[start : start + batch_size], source, target, info_refreshed=True
+                )
+            ]
+        result = reply.get("translations") if isinstance(reply, dict) else None
+        if not isinstance(result, list) or len(result) != len(chunk):
+            raise bad_response(self.http, TRANSLATE_PATH, f"not {len(chunk)} translations")
+        if not all(isinstance(text, str) for text in result):
+            raise bad_response(self.http, TRANSLATE_PATH, "a translation that is not a string")
+        return result
 
     def _read_info(self) -> tuple[frozenset[tuple[str, str]], int]:
         info = get_json(self.http, "/info")
