@@ -207,12 +207,30 @@ REDGX_RESULT_TTL_S = env.int("REDGX_RESULT_TTL_S", default=3600)
 REDGX_JOB_TTL_S = env.int("REDGX_JOB_TTL_S", default=24 * 3600)
 REDGX_MAX_QUEUED_JOBS = env.int("REDGX_MAX_QUEUED_JOBS", default=10_000)
 REDGX_QUEUE_FULL_RETRY_AFTER_S = env.int("REDGX_QUEUE_FULL_RETRY_AFTER_S", default=5)
-REDGX_JOB_MAX_RETRIES = env.int("REDGX_JOB_MAX_RETRIES", default=5)
+# Attempts count engine calls, and a transient error (timeout, 429, 5xx) spends one.
+# Deliveries count how often a worker took the job. A worker killed or stuck mid-call
+# spends no attempt, but its lease expires; after REDGX_JOB_MAX_DELIVERIES expired
+# leases the job ends failed with code delivery_limit instead of looping.
+REDGX_JOB_MAX_ATTEMPTS = env.int("REDGX_JOB_MAX_ATTEMPTS", default=6)
+REDGX_JOB_MAX_DELIVERIES = env.int("REDGX_JOB_MAX_DELIVERIES", default=5)
+# Retry backoff: full jitter, uniform in [0, min(max, min * 2**(attempt - 1))].
 REDGX_JOB_MIN_BACKOFF_MS = env.int("REDGX_JOB_MIN_BACKOFF_MS", default=500)
 REDGX_JOB_MAX_BACKOFF_MS = env.int("REDGX_JOB_MAX_BACKOFF_MS", default=30_000)
-# A worker silent this long counts as dead, and its unacknowledged messages go back to
-# the queue. Keep it above the longest engine call: a worker whose threads are all busy
-# sends no heartbeat, and a live worker taken for dead makes its jobs run twice.
+# Deadline of a job whose submit names none; a job past it is never sent to an engine.
+REDGX_JOB_DEFAULT_DEADLINE_S = env.int("REDGX_JOB_DEFAULT_DEADLINE_S", default=3600)
+# A lease covers one engine call: the engine's timeout_s for each request the client
+# splits the call into, plus this margin. A worker that holds a job past its lease loses
+# it to the sweeper, and its late result is discarded.
+REDGX_JOB_LEASE_MARGIN_S = env.float("REDGX_JOB_LEASE_MARGIN_S", default=10.0)
+# How often each worker process renews the leases of jobs waiting in its batcher, looks
+# for expired leases and deadlines (one process at a time), and checks the registry version.
+REDGX_SWEEP_INTERVAL_S = env.float("REDGX_SWEEP_INTERVAL_S", default=1.0)
+# Circuit breaker per engine: this many transient failures in a row open it, and while it
+# is open one worker probes GET /health every REDGX_ENGINE_PROBE_INTERVAL_S.
+REDGX_ENGINE_FAILURE_THRESHOLD = env.int("REDGX_ENGINE_FAILURE_THRESHOLD", default=5)
+REDGX_ENGINE_PROBE_INTERVAL_S = env.float("REDGX_ENGINE_PROBE_INTERVAL_S", default=5.0)
+# Dramatiq carries only wake-up messages; the jobs themselves live in our own Redis lists.
+# A worker silent this long counts as dead, and Dramatiq sends its unacknowledged wake-ups again.
 REDGX_WORKER_HEARTBEAT_TIMEOUT_MS = env.int("REDGX_WORKER_HEARTBEAT_TIMEOUT_MS", default=60_000)
 # How many broker commands in a million also look for dead workers (Dramatiq's default: 1000).
 REDGX_BROKER_MAINTENANCE_CHANCE = env.int("REDGX_BROKER_MAINTENANCE_CHANCE", default=1000)
@@ -220,12 +238,40 @@ REDGX_BROKER_MAINTENANCE_CHANCE = env.int("REDGX_BROKER_MAINTENANCE_CHANCE", def
 REDGX_EMBED_MAX_INPUTS = env.int("REDGX_EMBED_MAX_INPUTS", default=256)
 REDGX_EMBED_MAX_INPUT_CHARS = env.int("REDGX_EMBED_MAX_INPUT_CHARS", default=8192)
 
-# The embedding engine. Any server that speaks TEI's POST /embed works here.
+# Engines used when the registry (admin, Inference > Engine endpoints) has no enabled
+# endpoint for a task. A call goes out when batch_size items have gathered or max_wait_ms
+# after the first of them, and at once while the engine has no call in flight.
+# embed: any server with TEI's POST /embed, such as TEI itself.
 REDGX_EMBED_ENGINE_URL = env.str("REDGX_EMBED_ENGINE_URL", default="http://127.0.0.1:8081")
 REDGX_EMBED_BATCH_SIZE = env.int("REDGX_EMBED_BATCH_SIZE", default=32)
 REDGX_EMBED_MAX_WAIT_MS = env.int("REDGX_EMBED_MAX_WAIT_MS", default=20)
 REDGX_EMBED_TIMEOUT_S = env.float("REDGX_EMBED_TIMEOUT_S", default=30.0)
 REDGX_EMBED_MAX_CONCURRENT_CALLS = env.int("REDGX_EMBED_MAX_CONCURRENT_CALLS", default=2)
+# generate: an OpenAI-compatible server such as vLLM; protocol openai_completions or openai_chat.
+REDGX_GENERATE_ENGINE_URL = env.str("REDGX_GENERATE_ENGINE_URL", default="http://127.0.0.1:8082")
+REDGX_GENERATE_ENGINE_PROTOCOL = env.str("REDGX_GENERATE_ENGINE_PROTOCOL", default="openai_completions")
+REDGX_GENERATE_MODEL = env.str("REDGX_GENERATE_MODEL", default="")
+REDGX_GENERATE_BATCH_SIZE = env.int("REDGX_GENERATE_BATCH_SIZE", default=16)
+REDGX_GENERATE_MAX_WAIT_MS = env.int("REDGX_GENERATE_MAX_WAIT_MS", default=20)
+REDGX_GENERATE_TIMEOUT_S = env.float("REDGX_GENERATE_TIMEOUT_S", default=120.0)
+REDGX_GENERATE_MAX_CONCURRENT_CALLS = env.int("REDGX_GENERATE_MAX_CONCURRENT_CALLS", default=8)
+# translate: RedGX's own JSON protocol (POST /translate).
+REDGX_TRANSLATE_ENGINE_URL = env.str("REDGX_TRANSLATE_ENGINE_URL", default="http://127.0.0.1:8083")
+REDGX_TRANSLATE_BATCH_SIZE = env.int("REDGX_TRANSLATE_BATCH_SIZE", default=16)
+REDGX_TRANSLATE_MAX_WAIT_MS = env.int("REDGX_TRANSLATE_MAX_WAIT_MS", default=20)
+REDGX_TRANSLATE_TIMEOUT_S = env.float("REDGX_TRANSLATE_TIMEOUT_S", default=60.0)
+REDGX_TRANSLATE_MAX_CONCURRENT_CALLS = env.int("REDGX_TRANSLATE_MAX_CONCURRENT_CALLS", default=2)
+# stt: OpenAI-style POST /v1/audio/transcriptions, one file per call.
+REDGX_STT_ENGINE_URL = env.str("REDGX_STT_ENGINE_URL", default="http://127.0.0.1:8084")
+REDGX_STT_MODEL = env.str("REDGX_STT_MODEL", default="")
+REDGX_STT_TIMEOUT_S = env.float("REDGX_STT_TIMEOUT_S", default=300.0)
+REDGX_STT_MAX_CONCURRENT_CALLS = env.int("REDGX_STT_MAX_CONCURRENT_CALLS", default=4)
+# ocr: RedGX's own JSON protocol (POST /ocr), one document per call.
+REDGX_OCR_ENGINE_URL = env.str("REDGX_OCR_ENGINE_URL", default="http://127.0.0.1:8085")
+REDGX_OCR_TIMEOUT_S = env.float("REDGX_OCR_TIMEOUT_S", default=120.0)
+REDGX_OCR_MAX_CONCURRENT_CALLS = env.int("REDGX_OCR_MAX_CONCURRENT_CALLS", default=4)
+# Seconds to wait for an engine's TCP connection, for every task's default engine.
+REDGX_ENGINE_CONNECT_TIMEOUT_S = env.float("REDGX_ENGINE_CONNECT_TIMEOUT_S", default=5.0)
 
 # Inference task limits. Past a size limit the submit answers 413 naming the field.
 # generate: characters of the prompt or of all messages together, messages per chat,
