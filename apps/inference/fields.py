@@ -1,7 +1,7 @@
 """Serializer fields shared by the inference task serializers.
 
-A size limit that is exceeded raises PayloadTooLarge (413) with ``fields`` naming the
-field; every other bad value raises a ValidationError (400) under the field's name.
+A value over a size limit raises PayloadTooLarge (413) with ``fields`` naming the field.
+Every other bad value raises a ValidationError (400) under the field's name.
 """
 
 import base64

@@ -1,11 +1,12 @@
 """File formats recognized by their first bytes (magic numbers), for stt and ocr inputs.
 
-The gateway checks the bytes itself so a mislabeled or corrupt file fails at submit with
-400 instead of costing an engine call. The signatures come from each format's
-specification: PNG (ISO/IEC 15948), JPEG (JFIF SOI marker), RIFF containers (WebP, WAV),
-TIFF 6.0 byte-order headers, PDF 1.7 (ISO 32000-1) ``%PDF-``, MP3 (ID3v2 tag or MPEG
-frame sync), FLAC, Ogg, ISO base media (``ftyp`` box, used by MP4 and M4A) and EBML
-(WebM and Matroska).
+The gateway checks the bytes itself, so a mislabeled or corrupt file fails at submit with
+400 instead of costing an engine call. Each check is the format's standard signature:
+the PNG signature, the JPEG start-of-image marker, a RIFF container of type WEBP or WAVE,
+a TIFF byte-order header, ``%PDF-``, an ID3v2 tag or MPEG frame sync for MP3, ``fLaC``,
+``OggS``, an ISO base media ``ftyp`` box (MP4, M4A) and the EBML header (WebM, Matroska).
+Only the first bytes are checked, so a file can still be corrupt further on; the engine
+then rejects it.
 """
 
 DOCUMENT_CONTENT_TYPES = ("image/png", "image/jpeg", "image/webp", "image/tiff", "application/pdf")
@@ -13,7 +14,7 @@ DOCUMENT_CONTENT_TYPES = ("image/png", "image/jpeg", "image/webp", "image/tiff",
 # Names clients often send for a type that has another registered name.
 CONTENT_TYPE_ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "image/tif": "image/tiff"}
 
-# Content types that say nothing about the format, so the detected format is used instead.
+# Content types that carry no format information, so the detected format is used instead.
 GENERIC_CONTENT_TYPES = {"", "application/octet-stream", "binary/octet-stream"}
 
 
@@ -27,7 +28,7 @@ def detect_document_type(content: bytes) -> str | None:
         return "image/webp"
     if content[:4] in (b"II*\x00", b"MM\x00*"):
         return "image/tiff"
-    # PDF 1.7 lets the header start within the first 1024 bytes.
+    # Common PDF readers accept a header anywhere in the first 1024 bytes, so this check does too.
     if b"%PDF-" in content[:1024]:
         return "application/pdf"
     return None

@@ -65,7 +65,7 @@ class EngineClient(Protocol):
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """How one inference task validates, batches and shapes its jobs."""
+    """The validation, batching and result shape of one inference task."""
 
     name: str
     serializer: type[Serializer]
@@ -79,7 +79,7 @@ class TaskSpec:
     result: Callable[[dict, list, EngineConfig], dict]
     # engine -> a client for its protocol.
     make_client: Callable[[EngineConfig], EngineClient]
-    # payload -> the model the job asks for, or None when any engine of the task will do.
+    # payload -> the model the job requests, or None when any engine of the task will do.
     requested_model: Callable[[dict], str | None] = lambda payload: None
 
     def serves(self, payload: dict, engine: EngineConfig) -> bool:

@@ -13,7 +13,7 @@ Output = TypeVar("Output")
 def call_each(items: list[Item], call_one: Callable[[Item], Output], max_concurrent_calls: int) -> list[Output]:
     """Call call_one for every item, at most max_concurrent_calls at a time, and keep the order.
 
-    When any item fails, the whole call raises, as the EngineClient contract asks. A
+    When any item fails, the whole call raises, as the EngineClient contract requires. A
     permanent error wins over a transient one, so the batcher splits the batch and only
     the rejected item fails; the others are sent again.
     """

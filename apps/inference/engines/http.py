@@ -4,9 +4,8 @@ Every request carries a fresh ``X-Request-Id``, so a retried call never reuses t
 an earlier attempt and an engine's logs tell the attempts apart.
 
 Status mapping, shared by every protocol:
-- 400 and 422: the input is bad; permanent, with the engine's ``error_type`` as the code
-  when it is a known one (``unsupported_pair``, ``bad_document``, ``bad_audio``,
-  ``input_too_long``), else the client's ``rejected_code``.
+- 400 and 422: the input is bad, so the error is permanent. Its code is the engine's
+  ``error_type`` when that is in KNOWN_REJECTION_CODES, else the client's ``rejected_code``.
 - 413: permanent, ``input_too_long`` or the client's ``too_large_code``.
 - 408, 424, 429 and 5xx, timeouts and connection errors: transient.
 - Any other status (404 for an unknown model or path, 401, 405): permanent
@@ -102,7 +101,7 @@ def post_multipart(
 
 
 def check_health(client: httpx.Client, path: str = "/health") -> bool:
-    """Return True when the engine answers its health check with 200."""
+    """Return True when GET /health returns 200."""
     try:
         response = client.get(path, headers={REQUEST_ID_HEADER: new_request_id()})
     except httpx.HTTPError as exc:
@@ -155,9 +154,9 @@ def decode_json(client: httpx.Client, path: str, response: httpx.Response) -> An
         ) from exc
 
 
-def bad_response(client: httpx.Client, path: str, what: str) -> EngineError:
+def bad_response(client: httpx.Client, path: str, problem: str) -> EngineError:
     """Log a reply whose shape breaks the protocol and build the transient error for it."""
-    logger.warning("Engine %s%s returned an unexpected reply: %s", client.base_url, path, what)
+    logger.warning("Engine %s%s returned an unexpected reply: %s", client.base_url, path, problem)
     return EngineError(
         gettext_noop("The engine returned an unexpected result shape."),
         transient=True,

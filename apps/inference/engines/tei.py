@@ -116,7 +116,7 @@ class TeiClient:
         """Retry a multi-input chunk the engine found too large, in smaller requests.
 
         The first 413 re-reads /info. When the new limit is below the chunk's size, the chunk
-        is split to it; otherwise the cause is the body size or one input, so the chunk is
+        is split to it. Otherwise the cause is the body size or one input, so the chunk is
         halved until the 413 stays with a single input.
         """
         batch_size = len(chunk) // 2 or 1
@@ -125,7 +125,7 @@ class TeiClient:
             if limit < len(chunk):
                 batch_size = limit
         logger.info(
-            "Engine %s answered 413 for %d inputs; retrying in calls of %d", self.base_url, len(chunk), batch_size
+            "Engine %s returned 413 for %d inputs; retrying in calls of %d", self.base_url, len(chunk), batch_size
         )
         vectors: list[list[float]] = []
         for start in range(0, len(chunk), batch_size):

@@ -64,12 +64,12 @@ class TranslationClient:
         except EngineError as exc:
             if exc.status != 413 or len(chunk) == 1 or info_refreshed:
                 raise
-            # The engine may have restarted with a smaller max_batch_size than /info said.
+            # The engine may have restarted with a smaller max_batch_size than /info reported.
             _pairs, batch_size = self.info(refresh=True)
             if batch_size >= len(chunk):
                 raise
             logger.info(
-                "Engine %s answered 413 for %d texts; retrying in calls of %d", self.base_url, len(chunk), batch_size
+                "Engine %s returned 413 for %d texts; retrying in calls of %d", self.base_url, len(chunk), batch_size
             )
             return [
                 text
