@@ -116,7 +116,7 @@ def test_tei_413_rereads_info_and_resplits(tei):
     assert client.client_batch_size() == 8
 
 
-def test_tei_413_for_one_input_is_input_too_long(tei):
+def test_tei_413_single_input_too_long(tei):
     tei.max_input_length = 5
     client = TeiClient(tei.url, TIMEOUT_S)
 
@@ -127,7 +127,7 @@ def test_tei_413_for_one_input_is_input_too_long(tei):
     assert error.status == 413
 
 
-def test_tei_413_in_a_batch_halves_down_to_the_input(tei):
+def test_tei_413_batch_halves_to_input(tei):
     tei.max_input_length = 5
     client = TeiClient(tei.url, TIMEOUT_S)
     inputs = ["fine"] * 3 + ["one two three four five six"]
@@ -135,7 +135,7 @@ def test_tei_413_in_a_batch_halves_down_to_the_input(tei):
     error = engine_error(lambda: client.embed(inputs, normalize=True, truncate=False))
 
     assert error.code == "input_too_long"
-    # The first call, then halves: [4] -> [2, 2]: the first half passes, the second splits to [1, 1].
+    # After the first call of 4, halves of 2 follow. The first half passes and the second splits to 1 and 1.
     assert tei.calls == [4, 2, 2, 1, 1]
 
 
@@ -539,7 +539,7 @@ def test_ocr_calls_run_concurrently(ocr_engine):
     in_flight = []
 
     def watch():
-        # Four calls sleeping 0.3 s each overlap if the engine sees them together.
+        # Four calls sleeping 0.3 s each overlap only if the engine receives all four at once.
         deadline = time.monotonic() + 2
         while time.monotonic() < deadline and len(ocr_engine.calls) < 4:
             time.sleep(0.01)

@@ -73,7 +73,7 @@ class Call:
 
 
 class Rejected(Exception):
-    """Raised inside a route to answer with an error status and the engine's error body."""
+    """Raised inside a route to return an error status with the protocol's error body."""
 
     def __init__(self, status: int, message: str, error_type: str | None = None) -> None:
         super().__init__(message)
@@ -107,8 +107,8 @@ class FakeEngine:
     """An engine protocol served on 127.0.0.1 with an OS-chosen port.
 
     Switches (each safe to set while requests are in flight):
-    - latency_s: seconds to wait before answering each work call.
-    - hang: work calls wait HANG_SECONDS before answering. stop() cuts the wait short and
+    - latency_s: seconds to wait before replying to each work call.
+    - hang: work calls wait HANG_SECONDS before replying. stop() cuts the wait short and
       closes the connection without a reply.
     - failure_rate: the share of work calls, from 0 to 1, that fail with failure_status.
       The draw uses a random.Random seeded at construction, so a run repeats.
@@ -233,7 +233,7 @@ class FakeEngine:
         return [call.request_id for call in self.calls]
 
     def begin_call(self, request: Request, size: int, params: dict | None = None) -> None:
-        """Record a work call, then wait and fail as the switches say. Raise Rejected or Stopped."""
+        """Record a work call, then apply the wait and failure switches. Raise Rejected or Stopped."""
         with self._lock:
             self._calls.append(Call(request.path, size, request.request_id, params or {}))
             wait_s = HANG_SECONDS if self._hang else self._latency_s
@@ -252,7 +252,7 @@ class FakeEngine:
     # Protocol hooks.
 
     def route(self, request: Request) -> Reply:
-        """Answer one request; subclasses serve their protocol here."""
+        """Build the reply to one request. Subclasses serve their protocol here."""
         return Reply.text(404, "not found")
 
     def health(self) -> Reply:

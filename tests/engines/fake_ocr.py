@@ -49,7 +49,7 @@ _PDF_PAGE = re.compile(rb"/Type\s*/Page(?![a-zA-Z])")
 
 
 def make_png(text: str = "", width: int = 4, height: int = 2) -> bytes:
-    """Build a valid grayscale PNG whose tEXt chunk holds text for the fake to read back."""
+    """Build a valid grayscale PNG whose tEXt chunk contains text for the fake to read back."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)

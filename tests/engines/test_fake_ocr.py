@@ -1,4 +1,4 @@
-"""The fake OCR engine over raw HTTP, as the RedGX OCR protocol says."""
+"""The fake OCR engine over raw HTTP, checked against the RedGX OCR protocol."""
 
 import base64
 

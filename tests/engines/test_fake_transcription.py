@@ -1,4 +1,4 @@
-"""The fake transcription engine over raw HTTP, as OpenAI's /v1/audio/transcriptions answers."""
+"""The fake transcription engine over raw HTTP, checked against OpenAI's /v1/audio/transcriptions."""
 
 import httpx
 import pytest

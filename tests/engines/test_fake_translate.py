@@ -1,4 +1,4 @@
-"""The fake translation engine over raw HTTP, as the RedGX translate protocol says."""
+"""The fake translation engine over raw HTTP, checked against the RedGX translate protocol."""
 
 import httpx
 import pytest
