@@ -12,6 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from apps.api.errors import Conflict
 from apps.core.redis import inference_redis
+from apps.data import views as data_views
 from apps.inference import admission, idempotency, reqids, stats
 from apps.inference.taskspecs import TASKS
 
@@ -304,6 +305,19 @@ def test_wait_without_worker_returns_queued(owner):
     response = owner.get(f"{GPU}/embed/{req_id}?wait=0.3")
     assert response.status_code == 200
     assert response.json()["data"]["status"] == "queued"
+
+
+def test_wait_without_free_slot_is_503(owner, monkeypatch):
+    # Every blocking slot of this process is taken, as by long-running queue pops.
+    monkeypatch.setattr(data_views, "_blocking_slots", threading.BoundedSemaphore(1))
+    data_views._blocking_slots.acquire()
+    req_id = submit(owner, "embed", {"inputs": ["x"]})
+
+    response = owner.get(f"{GPU}/embed/{req_id}?wait=5")
+
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "blocking_capacity"
+    assert owner.get(f"{GPU}/embed/{req_id}").status_code == 200
 
 
 def test_reader_can_poll_but_not_submit_or_cancel(owner, reader):
