@@ -169,6 +169,15 @@ def test_invalid_submit_names_field_and_stores_nothing(owner, task, body, status
     assert job_count() == 0
 
 
+@pytest.mark.parametrize("raw", [b"[1, 2]", b'"text"', b"null", b"7"])
+def test_non_object_body_is_400(owner, raw):
+    response = owner.post(f"{GPU}/embed", raw=raw)
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid"
+    assert job_count() == 0
+
+
 def test_unknown_task_is_404_listing_tasks(owner):
     response = owner.post(f"{GPU}/paint", {"inputs": ["x"]})
 

@@ -5,6 +5,7 @@ import logging
 import math
 import re
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 import redis.exceptions
@@ -105,6 +106,9 @@ def split_deadline(data) -> tuple[dict, int | None]:
 
     A JSON body must give an integer; a form body gives text, so digits are accepted there.
     """
+    if not isinstance(data, Mapping):
+        # Not an object: the task's serializer rejects it with its usual message.
+        return data, None
     body = {name: data[name] for name in data}
     if "deadline_s" not in body:
         return body, None
