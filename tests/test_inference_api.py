@@ -243,6 +243,17 @@ def test_req_id_is_32_hex_and_signed():
     assert not reqids.was_issued_for(tampered, "alpha", "embed")
 
 
+def test_req_id_survives_key_rotation(settings):
+    req_id = reqids.new_req_id("alpha", "embed")
+    old_key = settings.SECRET_KEY
+
+    settings.SECRET_KEY = "a-new-secret-key-after-rotation-that-is-long-enough"
+    assert not reqids.was_issued_for(req_id, "alpha", "embed")
+
+    settings.SECRET_KEY_FALLBACKS = [old_key]
+    assert reqids.was_issued_for(req_id, "alpha", "embed")
+
+
 def test_never_seen_id_is_404(owner):
     for req_id in ["0" * 32, "not-a-req-id", "A" * 32, reqids.new_req_id("alpha", "embed")[:-1] + "x"]:
         response = owner.get(f"{GPU}/embed/{req_id}")

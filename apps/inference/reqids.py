@@ -17,6 +17,7 @@ import hmac
 import secrets
 import time
 
+from django.conf import settings
 from django.utils.crypto import salted_hmac
 
 REQ_ID_LENGTH = 32
@@ -45,7 +46,9 @@ def was_issued_for(req_id: str, namespace: str, task: str) -> bool:
     if not is_well_formed(req_id):
         return False
     body, signature = req_id[:-_SIGNATURE_CHARS], req_id[-_SIGNATURE_CHARS:]
-    return hmac.compare_digest(signature, _signature(namespace, task, body))
+    # Ids minted before a key rotation still verify while the old key is in SECRET_KEY_FALLBACKS.
+    secrets_to_try = [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]
+    return any(hmac.compare_digest(signature, _signature(namespace, task, body, secret)) for secret in secrets_to_try)
 
 
 def created_at(req_id: str) -> float:
@@ -53,7 +56,7 @@ def created_at(req_id: str) -> float:
     return int(req_id[:_TIME_CHARS], 16) / 1000
 
 
-def _signature(namespace: str, task: str, body: str) -> str:
+def _signature(namespace: str, task: str, body: str, secret: str | None = None) -> str:
     # NUL cannot occur in a namespace or task name, so the fields cannot run into each other.
     message = f"{namespace}\0{task}\0{body}"
-    return salted_hmac(_KEY_SALT, message, algorithm="sha256").hexdigest()[:_SIGNATURE_CHARS]
+    return salted_hmac(_KEY_SALT, message, secret=secret, algorithm="sha256").hexdigest()[:_SIGNATURE_CHARS]
