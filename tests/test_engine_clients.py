@@ -190,6 +190,15 @@ def test_stopped_engine_is_unreachable(tei):
     assert error.code == "engine_unreachable"
 
 
+def test_tei_info_without_limit_is_bad_response():
+    # The translate fake's /info has max_batch_size but no max_client_batch_size.
+    with FakeTranslateEngine() as other:
+        client = TeiClient(other.url, TIMEOUT_S)
+        error = engine_error(lambda: client.embed(["x"], normalize=True, truncate=False))
+    assert error.transient is True
+    assert error.code == "engine_bad_response"
+
+
 def test_health_follows_engine(tei):
     client = TeiClient(tei.url, TIMEOUT_S)
     assert client.health() is True
