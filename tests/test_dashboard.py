@@ -94,7 +94,9 @@ def test_admin_index_links_dashboard(staff):
     assert '<a href="/admin/dashboard/">Inference dashboard</a>' in page
 
 
-def test_dashboard_data_for_staff(staff):
+def test_dashboard_data_for_staff(staff, monkeypatch):
+    # A fixed stats clock keeps every count in one bucket, however slow the test runs.
+    monkeypatch.setattr(stats, "clock", lambda: 1_800_000_002.0)
     stats.record_outcome("embed", "shop", "done")
     stats.record_batch("default-embed", 4, 12.0)
 
@@ -106,8 +108,13 @@ def test_dashboard_data_for_staff(staff):
     series = data["series"]
     assert series["bucket_s"] == 5
     assert len(series["t"]) == 120
-    # The series leaves out the bucket still filling, which contains the counts just written.
+    assert series["t"][-1] == 1_800_000_000
+    # The counts are in the bucket still filling, which the chart series leave out.
     assert series["throughput"] == {}
+    assert series["batch_size"] == {}
+    # The metrics call stored this bucket's depth sample, and a depth sample is shown at once.
+    assert series["queue_depth"]["embed"][-1] == 0
+    assert series["queue_depth"]["embed"][:-1] == [None] * 119
 
 
 def test_dashboard_data_minutes(staff):

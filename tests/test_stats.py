@@ -118,7 +118,7 @@ def test_window_shorter_than_bucket_rejected(clock):
         stats.rates(1)
 
 
-def test_series_one_value_per_finished_bucket(clock):
+def test_series_one_value_per_bucket(clock):
     stats.record_outcome("embed", "shop", "done")
     stats.record_outcome("embed", "blog", "done")
     stats.record_batch("tei-main", 4, 10.0)
@@ -130,22 +130,24 @@ def test_series_one_value_per_finished_bucket(clock):
     stats.record_queue_depths({"embed": 3, "ocr": 1})
     stats.record_queue_depths({"embed": 2, "ocr": 1})
     clock.now = T0 + 15
-    # The bucket still filling is left out of the series.
+    # Counts of the bucket still filling read as None, its depth sample as stored.
     stats.record_outcome("embed", "shop", "done")
+    stats.record_queue_depths({"embed": 9})
 
     clock.now = T0 + 17
     result = stats.series(1)
 
     assert result["bucket_s"] == 5
     assert len(result["t"]) == 12
-    assert result["t"][-3:] == [T0, T0 + 5, T0 + 10]
-    assert result["throughput"]["embed"]["done"][-3:] == [0.4, 0.0, 0.0]
-    assert result["throughput"]["embed"]["failed"][-3:] == [0.0, 0.0, 0.2]
-    assert result["batch_size"]["tei-main"][-3:] == [3.0, None, None]
-    assert result["rejections"]["queue_full"][-3:] == [0.0, 0.0, 0.2]
-    assert result["queue_depth"]["embed"][-3:] == [7, None, 2]
-    assert result["queue_depth"]["ocr"][-3:] == [None, None, 1]
-    assert all(value is None for value in result["queue_depth"]["embed"][:-3])
+    assert result["t"][-4:] == [T0, T0 + 5, T0 + 10, T0 + 15]
+    assert result["throughput"]["embed"]["done"][-4:] == [0.4, 0.0, 0.0, None]
+    assert result["throughput"]["embed"]["failed"][-4:] == [0.0, 0.0, 0.2, None]
+    assert result["batch_size"]["tei-main"][-4:] == [3.0, None, None, None]
+    assert result["rejections"]["queue_full"][-4:] == [0.0, 0.0, 0.2, None]
+    assert result["queue_depth"]["embed"][-4:] == [7, None, 2, 9]
+    assert result["queue_depth"]["ocr"][-4:] == [None, None, 1, None]
+    assert all(value is None for value in result["queue_depth"]["embed"][:-4])
+    assert all(len(values) == 12 for values in result["throughput"]["embed"].values())
 
 
 def test_counter_keys_expire_after_retention(clock):

@@ -208,21 +208,23 @@ def rejections(window_s: float = 60) -> dict[str, dict[str, float]]:
 
 
 def series(minutes: int = 10) -> dict:
-    """Return one value per finished bucket of the last ``minutes`` minutes, for charts.
+    """Return one value per bucket of the last ``minutes`` minutes, for charts.
 
     ``t`` contains each bucket's start as a Unix time, and every other list has one entry
     per bucket. ``throughput`` is ``{task: {status: [rate, ...]}}``, and the other series
     are keyed by task (``queue_depth``), engine (``batch_size``) or kind (``rejections``).
     Rates are per second. Batch sizes and queue depths are ``None`` in buckets without a
-    batch or without a depth sample. The bucket still filling is left out, so
-    its partial count does not show as a drop.
+    batch or without a depth sample. Counts of the last bucket, which is still filling,
+    are ``None`` too, so that a partial count does not show as a drop. Its depth sample
+    is complete and is shown.
     """
     now = clock()
-    last = _bucket(now) - 1
-    buckets = list(range(last - minutes * 60 // BUCKET_S + 1, last + 1))
-    outcomes = _read_hashes("outcome", buckets)
-    batches = _read_hashes("batch", buckets)
-    rejected = _read_hashes("rejection", buckets)
+    current = _bucket(now)
+    buckets = list(range(current - minutes * 60 // BUCKET_S + 1, current + 1))
+    finished = buckets[:-1]
+    outcomes = _read_hashes("outcome", finished)
+    batches = _read_hashes("batch", finished)
+    rejected = _read_hashes("rejection", finished)
     depths = _read_hashes("depth", buckets)
 
     throughput_names = sorted({(task, status) for counts in outcomes for task, _ns, status in counts})
@@ -230,13 +232,16 @@ def series(minutes: int = 10) -> dict:
     kind_names = sorted({kind for counts in rejected for kind, _ns in counts})
     task_names = sorted({task for samples in depths for (task,) in samples})
 
-    def per_second(counts_per_bucket, select) -> list[float]:
+    def per_second(counts_per_bucket, select) -> list[float | None]:
         totals = [sum(value for field, value in counts.items() if select(field)) for counts in counts_per_bucket]
-        return [round(total / BUCKET_S, 3) for total in totals]
+        return [round(total / BUCKET_S, 3) for total in totals] + [None]
 
-    def mean_size(counts: dict, engine: str) -> float | None:
-        calls = counts.get((engine, "batches"))
-        return round(counts[(engine, "items")] / calls, 2) if calls else None
+    def mean_sizes(engine: str) -> list[float | None]:
+        sizes = []
+        for counts in batches:
+            calls = counts.get((engine, "batches"))
+            sizes.append(round(counts[(engine, "items")] / calls, 2) if calls else None)
+        return sizes + [None]
 
     return {
         "bucket_s": BUCKET_S,
@@ -252,7 +257,7 @@ def series(minutes: int = 10) -> dict:
             }
             for task in sorted({task for task, _status in throughput_names})
         },
-        "batch_size": {engine: [mean_size(counts, engine) for counts in batches] for engine in engine_names},
+        "batch_size": {engine: mean_sizes(engine) for engine in engine_names},
         "rejections": {kind: per_second(rejected, lambda field, k=kind: field[0] == k) for kind in kind_names},
     }
 

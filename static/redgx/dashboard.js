@@ -92,7 +92,6 @@
             width: 2,
             // Depth samples and batch sizes are missing where nothing was measured.
             spanGaps: true,
-            points: { show: true, size: 4 },
             value: function (_plot, value) { return formatNumber(value, 2); },
           };
         })
