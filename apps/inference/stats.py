@@ -241,7 +241,7 @@ def series(minutes: int = 10) -> dict:
         for counts in batches:
             calls = counts.get((engine, "batches"))
             sizes.append(round(counts[(engine, "items")] / calls, 2) if calls else None)
-        return sizes + [None]
+        return [*sizes, None]
 
     return {
         "bucket_s": BUCKET_S,
