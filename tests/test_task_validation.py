@@ -62,9 +62,15 @@ def test_embed_payload_has_defaults():
 
 def test_embed_too_many_inputs_is_413(settings):
     settings.REDGX_EMBED_MAX_INPUTS = 2
-    status, error = rejection("embed", {"inputs": ["a", "b", "c"]})
-    assert status == 413
+    error = assert_rejected("embed", {"inputs": ["a", "b", "c"]}, 413, "inputs")
     assert error["code"] == "too_many_inputs"
+
+
+def test_embed_long_input_is_413(settings):
+    settings.REDGX_EMBED_MAX_INPUT_CHARS = 3
+    error = assert_rejected("embed", {"inputs": ["abc", "abcd"]}, 413, "inputs")
+    assert error["code"] == "input_too_long"
+    assert "Input 1 has 4 characters" in error["message"]
 
 
 def test_embed_error_message_names_index():

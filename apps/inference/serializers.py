@@ -12,7 +12,6 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from rest_framework import serializers
 
-from apps.api.errors import PayloadTooLarge
 from apps.api.fields import StrictBooleanField, StrictCharField, StrictIntegerField, StrictSerializer
 
 from .fields import (
@@ -60,10 +59,11 @@ class EmbedInputsField(serializers.Field):
         if not data:
             self.fail("empty_list")
         if len(data) > settings.REDGX_EMBED_MAX_INPUTS:
-            raise PayloadTooLarge(
-                _("Too many inputs: %(count)d, the limit is %(limit)d.")
-                % {"count": len(data), "limit": settings.REDGX_EMBED_MAX_INPUTS},
-                code="too_many_inputs",
+            message = _("Too many inputs: %(count)d, the limit is %(limit)d.")
+            raise too_large(
+                self.field_name,
+                message % {"count": len(data), "limit": settings.REDGX_EMBED_MAX_INPUTS},
+                "too_many_inputs",
             )
         for index, text in enumerate(data):
             if not isinstance(text, str):
@@ -71,10 +71,11 @@ class EmbedInputsField(serializers.Field):
             if not text.strip():
                 self.fail("empty_input", index=index)
             if len(text) > settings.REDGX_EMBED_MAX_INPUT_CHARS:
-                raise PayloadTooLarge(
-                    _("Input %(index)d has %(length)d characters, the limit is %(limit)d.")
-                    % {"index": index, "length": len(text), "limit": settings.REDGX_EMBED_MAX_INPUT_CHARS},
-                    code="input_too_long",
+                message = _("Input %(index)d has %(length)d characters, the limit is %(limit)d.")
+                raise too_large(
+                    self.field_name,
+                    message % {"index": index, "length": len(text), "limit": settings.REDGX_EMBED_MAX_INPUT_CHARS},
+                    "input_too_long",
                 )
         return data
 
