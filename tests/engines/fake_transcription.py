@@ -26,7 +26,7 @@ _AUDIO_MAGIC = (b"RIFF", b"ID3", b"fLaC", b"OggS", b"\x1a\x45\xdf\xa3")
 
 
 def fake_transcript(audio: bytes) -> str:
-    """Return "transcript " and the first 12 hex digits of the audio's SHA-256."""
+    """Return "transcript " followed by the first 12 hex digits of the audio's SHA-256."""
     return f"transcript {hashlib.sha256(audio).hexdigest()[:12]}"
 
 

@@ -31,7 +31,10 @@ MODEL_ID = "fake-translate"
 
 
 def fake_translation(text: str, source: str, target: str) -> str:
-    """Return "[target] " and the text reversed; fake_translation(result, target, source) gives the text back."""
+    """Return the text reversed behind a "[target] " tag.
+
+    The transform is its own inverse: fake_translation(result, target, source) returns the text.
+    """
     prefix = f"[{source}] "
     if text.startswith(prefix):
         return text[len(prefix) :][::-1]
