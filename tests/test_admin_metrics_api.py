@@ -176,3 +176,18 @@ def test_metrics_after_real_jobs(admin, shop, transactional_db):
     assert batches["items"] == 12
     assert batches["batches"] == len(engine.calls)
     assert batches["max_size"] == max(engine.calls)
+
+
+def test_metrics_route_in_openapi_schema():
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+
+    operation = schema["paths"]["/api/v1/admin/metrics"]["get"]
+    assert operation["operationId"] == "admin_metrics"
+    assert [parameter["name"] for parameter in operation["parameters"]] == ["window"]
+    assert sorted(operation["responses"]) == ["200", "400", "401", "403", "503"]
+    success = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    assert success["properties"]["ok"] == {"type": "boolean", "enum": [True]}
+    assert "queues" in success["properties"]["data"]["properties"]
+    assert operation["security"] == [{"ApiKeyAuth": []}]

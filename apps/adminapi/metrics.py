@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -20,6 +21,7 @@ from apps.inference import stats
 from apps.inference.engines.registry import TASK_PROTOCOLS, engines_for_task
 
 from .inference_state import circuit_snapshot, queue_snapshot
+from .metrics_schema import METRICS_RESPONSES
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +70,15 @@ class MetricsView(APIView):
 
     permission_classes = [AdminGrantPermission]
 
+    @extend_schema(
+        operation_id="admin_metrics",
+        summary="Inference metrics",
+        description="Queue depths, processing rates, batch sizes, rejections and engine circuits. "
+        "Needs an API key with the admin grant.",
+        tags=["admin"],
+        parameters=[MetricsQuerySerializer],
+        responses=METRICS_RESPONSES,
+    )
     def get(self, request) -> Response:
         query = MetricsQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
