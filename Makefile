@@ -36,7 +36,19 @@ engine-venv-whisper: .venv-engine-whisper/.installed
 
 engine-venv-translate: .venv-engine-translate/.installed
 
-run: venv engine-venv
+# REDGX_LOCAL_ENGINES names the reference engines that run.py starts (default embed), so `make run`
+# builds their venvs. An unknown name adds no target here, and run.py reports it.
+comma := ,
+LOCAL_ENGINES := $(subst $(comma), ,$(REDGX_LOCAL_ENGINES))
+ifeq ($(origin REDGX_LOCAL_ENGINES),undefined)
+LOCAL_ENGINES := embed
+endif
+ENGINE_VENV_TARGET_embed := engine-venv
+ENGINE_VENV_TARGET_ocr := engine-venv-ocr
+ENGINE_VENV_TARGET_stt := engine-venv-whisper
+ENGINE_VENV_TARGET_translate := engine-venv-translate
+
+run: venv $(foreach engine,$(LOCAL_ENGINES),$(ENGINE_VENV_TARGET_$(engine)))
 	$(BIN)/python deploy/local/run.py
 
 lint: venv
