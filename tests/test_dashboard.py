@@ -117,6 +117,12 @@ def test_dashboard_data_for_staff(staff, monkeypatch):
     assert series["queue_depth"]["embed"][:-1] == [None] * 119
 
 
+def test_dashboard_data_not_cached(staff):
+    response = staff.get(DATA)
+
+    assert "no-store" in response["Cache-Control"]
+
+
 def test_dashboard_data_minutes(staff):
     series = data_of(staff.get(f"{DATA}?minutes=1"))["series"]
 

@@ -15,6 +15,7 @@ from django.http import JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from apps.api.envelope import error_response, success_body
@@ -64,6 +65,8 @@ def _dashboard(request):
 dashboard_view = admin.site.admin_view(_dashboard)
 
 
+# never_cache: every poll must reach the server, whatever a proxy or the browser would cache.
+@never_cache
 @require_GET
 def dashboard_data_view(request):
     """Return the metrics snapshot and the chart series, to staff users of the admin session."""
