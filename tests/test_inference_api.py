@@ -8,6 +8,7 @@ import time
 from types import SimpleNamespace
 
 import pytest
+import redis
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from apps.api.errors import Conflict
@@ -429,6 +430,17 @@ def test_rejected_submit_frees_idempotency_key(owner, settings):
     retried = owner.post(f"{GPU}/embed", {"inputs": ["x"]}, HTTP_IDEMPOTENCY_KEY="retry-me")
     assert retried.status_code == 202
     assert idempotency.REPLAY_HEADER not in retried
+
+
+def test_failed_claim_store_still_returns_202(owner, monkeypatch):
+    def redis_down(*args, **kwargs):
+        raise redis.exceptions.ConnectionError("connection refused")
+
+    monkeypatch.setattr(idempotency, "accept", redis_down)
+
+    req_id = submit(owner, "embed", {"inputs": ["x"]}, HTTP_IDEMPOTENCY_KEY="lost-claim")
+
+    assert stored_job(req_id)["status"] == "queued"
 
 
 def test_replay_is_answered_even_when_queue_is_full(owner, settings):

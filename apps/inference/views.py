@@ -87,7 +87,12 @@ class InferenceViewSet(OperationViewSet):
         except BaseException:
             release_claim(storage, fingerprint, req_id)
             raise
-        idempotency.accept(storage, fingerprint, req_id)
+        try:
+            idempotency.accept(storage, fingerprint, req_id)
+        except redis.exceptions.RedisError as exc:
+            # The job is queued, so the client still gets 202. A retry with this key within
+            # idempotency.PENDING_TTL_S gets 409, and a later one queues a second job.
+            logger.warning("Could not store the idempotency claim of job %s: %s", req_id, exc)
         return accepted_response(request, namespace, task, req_id)
 
     @staticmethod
