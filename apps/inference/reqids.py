@@ -7,10 +7,10 @@ A req_id is 32 lowercase hex characters (128 bits), like a UUID without dashes:
 - 10 characters: an HMAC-SHA256 over namespace, task, time and random part, keyed from
   SECRET_KEY and cut to 40 bits.
 
-When a job hash has expired from the outbox, a signature that matches the namespace and
-task of the request shows that the gateway minted this id for them, so the API returns
-410 instead of 404 without keeping a tombstone per job. An id of another namespace, or one
-made up by a client, matches with a probability of 2**-40.
+After a job hash has expired from the outbox, the signature still shows whether the
+gateway minted this id for the namespace and task of the request. If it did, the API
+returns 410, else 404, and no tombstone per job is needed. An id of another namespace, or
+one made up by a client, matches with a probability of 2**-40.
 """
 
 import hmac
