@@ -2,13 +2,14 @@
 
 import time
 
+import httpx
 import pytest
 from django.conf import settings
 
 from apps.core.redis import inference_redis
 from apps.inference import circuit, stats
 
-from .conftest import READ, WRITE, ApiClient, make_key, start_worker
+from .conftest import READ, WRITE, ApiClient, free_port, make_key, start_web, start_worker
 from .engines.fake_tei import FakeTeiEngine
 from .envelopes import data_of, error_of
 
@@ -191,3 +192,25 @@ def test_metrics_route_in_openapi_schema():
     assert success["properties"]["ok"] == {"type": "boolean", "enum": [True]}
     assert "queues" in success["properties"]["data"]["properties"]
     assert operation["security"] == [{"ApiKeyAuth": []}]
+
+
+def test_metrics_inference_redis_down(transactional_db):
+    """With nothing listening at the inference Redis address, the route answers 503 in the envelope."""
+    admin_key = make_key({}, is_admin=True)
+    port = free_port()
+    web = start_web(
+        "metrics-redis-down-web",
+        port,
+        REDGX_INFERENCE_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
+        REDGX_REDIS_SOCKET_TIMEOUT_S="1",
+    )
+    try:
+        response = httpx.get(f"http://127.0.0.1:{port}{METRICS}", headers={"X-API-Key": admin_key}, timeout=15)
+    finally:
+        web.stop()
+
+    assert response.status_code == 503, response.text
+    assert response.json() == {
+        "ok": False,
+        "error": {"code": "redis_unavailable", "message": "Redis is unavailable. Retry later."},
+    }

@@ -4,11 +4,14 @@ import json
 import re
 
 import pytest
+import redis
 from django.contrib.auth.models import User
 from django.test import Client
 
-from apps.inference import stats
+from apps.adminapi import inference_state
+from apps.inference import queues, stats
 
+from .conftest import free_port
 from .envelopes import data_of, error_of
 
 DASHBOARD = "/admin/dashboard/"
@@ -173,3 +176,14 @@ def test_vendored_uplot_version_and_licence():
     assert (vendor / "uPlot.iife.min.js").read_text().startswith("/*! https://github.com/leeoniya/uPlot (v1.6.32) */")
     assert (vendor / "LICENSE").read_text().startswith("The MIT License (MIT)")
     assert "uPlot 1.6.32" in (vendor / "README.md").read_text()
+
+
+def test_dashboard_data_inference_redis_down(staff, monkeypatch):
+    # Real clients of a loopback port that nothing listens on, in every module the view reads through.
+    unreachable = redis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.5)
+    for module in (stats, queues, inference_state):
+        monkeypatch.setattr(module, "inference_redis", lambda: unreachable)
+
+    error = error_of(staff.get(DATA), 503)
+
+    assert error == {"code": "redis_unavailable", "message": "Redis is unavailable. Retry later."}
