@@ -38,6 +38,10 @@ class LeaseLostError(Exception):
     """The job was cancelled or its lease passed to another worker before its call left."""
 
 
+class DeadlinePassedError(Exception):
+    """The job's deadline passed while it waited for its call, so it was not sent."""
+
+
 @dataclass(frozen=True)
 class BatchOutcome:
     outputs: list
@@ -51,6 +55,7 @@ class _Pending:
     token: str
     items: list
     submitted_at: float
+    deadline_at: float
     future: Future = field(default_factory=Future)
 
 
@@ -89,9 +94,12 @@ class Batcher:
         self._thread = threading.Thread(target=self._run, name=f"{name}-batcher", daemon=True)
         self._thread.start()
 
-    def submit(self, req_id: str, token: str, items: list, batch_key: Hashable) -> Future:
-        """Queue one leased job's items; the Future gets a BatchOutcome, an EngineError or LeaseLostError."""
-        pending = _Pending(req_id, token, list(items), time.monotonic())
+    def submit(self, req_id: str, token: str, items: list, batch_key: Hashable, deadline_at: float) -> Future:
+        """Queue one leased job's items.
+
+        The Future gets a BatchOutcome, or raises EngineError, LeaseLostError or DeadlinePassedError.
+        """
+        pending = _Pending(req_id, token, list(items), time.monotonic(), deadline_at)
         with self._condition:
             group = self._groups.get(batch_key)
             if group is None:
@@ -197,8 +205,15 @@ class Batcher:
                 self._condition.notify()
 
     def _claim(self, entries: list[_Pending]) -> list[_Pending]:
-        """Set each job's lease to cover this call; return the jobs still held (cancelled ones drop out)."""
-        until = time.time() + self.call_lease_s(sum(len(entry.items) for entry in entries))
+        """Set each job's lease to cover this call; return the jobs still held and within their deadline."""
+        now = time.time()
+        late = [entry for entry in entries if entry.deadline_at <= now]
+        for entry in late:
+            entry.future.set_exception(DeadlinePassedError(entry.req_id))
+        entries = [entry for entry in entries if entry.deadline_at > now]
+        if not entries:
+            return []
+        until = now + self.call_lease_s(sum(len(entry.items) for entry in entries))
         held = queues.extend_leases([(entry.req_id, entry.token) for entry in entries], until)
         kept = []
         for entry, ok in zip(entries, held, strict=True):

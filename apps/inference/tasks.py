@@ -20,7 +20,7 @@ from django.conf import settings
 from django.utils.translation import gettext_noop
 
 from . import circuit, jobs, queues, taskspecs
-from .batching import Batcher, LeaseLostError
+from .batching import Batcher, DeadlinePassedError, LeaseLostError
 from .broker import send_wakeup, wakeup_actor_name
 from .engines.errors import EngineError
 from .engines.registry import TASK_PROTOCOLS, EngineConfig, NoEngineError, engine_for, engines_for_task
@@ -107,11 +107,17 @@ def run_job(task: str, req_id: str, token: str) -> None:
         _release(task, req_id, token)
         return
 
-    future = batcher_for(spec, engine).submit(req_id, token, spec.inputs(job.payload), spec.batch_key(job.payload))
+    batcher = batcher_for(spec, engine)
+    deadline_at = job.deadline_at or float("inf")
+    future = batcher.submit(req_id, token, spec.inputs(job.payload), spec.batch_key(job.payload), deadline_at)
     try:
         outcome = future.result()
     except LeaseLostError:
         logger.info("Job %s was cancelled or taken over before its engine call", req_id)
+        return
+    except DeadlinePassedError:
+        if jobs.fail_job(req_id, "expired", jobs.EXPIRED_MESSAGE, token=token, timings={"queued_ms": queued_ms}):
+            logger.info("Job %s expired while it waited for its engine call", req_id)
         return
     except EngineError as exc:
         if exc.transient:
@@ -151,6 +157,8 @@ def _retry_or_fail(task: str, job: jobs.Job, token: str, engine: EngineConfig, e
             "Job %s attempt %d failed, retrying in %.0f ms: %s", job.req_id, attempt, backoff_ms, exc.message
         )
         send_wakeup(task, delay_ms=int(backoff_ms) + 1)
+    elif outcome == -1:
+        logger.info("Discarded the failed attempt of job %s: it was cancelled or its lease expired", job.req_id)
     elif outcome == 0:
         reason = {"template": exc.template, "params": exc.params}
         params = {"reason": reason, "attempts": attempt}

@@ -38,9 +38,13 @@ INSTALLED_APPS = [
     "apps.inference",
     "apps.health",
     "apps.pubsub",
+    "django_prometheus",
+    "apps.metrics",
 ]
 
 MIDDLEWARE = [
+    # First and last, so request counts and latencies include every other middleware.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "apps.api.middleware.ApiErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -51,6 +55,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "redgx_project.urls"
@@ -239,8 +244,9 @@ REDGX_EMBED_MAX_INPUTS = env.int("REDGX_EMBED_MAX_INPUTS", default=256)
 REDGX_EMBED_MAX_INPUT_CHARS = env.int("REDGX_EMBED_MAX_INPUT_CHARS", default=8192)
 
 # Engines used when the registry (admin, Inference > Engine endpoints) has no enabled
-# endpoint for a task. A call goes out when batch_size items have gathered or max_wait_ms
-# after the first of them, and at once while the engine has no call in flight.
+# endpoint for a task; an empty URL means the task has no engine until one is registered.
+# A call goes out when batch_size items have gathered or max_wait_ms after the first of
+# them, and at once while the engine has no call in flight.
 # embed: any server with TEI's POST /embed, such as TEI itself.
 REDGX_EMBED_ENGINE_URL = env.str("REDGX_EMBED_ENGINE_URL", default="http://127.0.0.1:8081")
 REDGX_EMBED_BATCH_SIZE = env.int("REDGX_EMBED_BATCH_SIZE", default=32)
@@ -248,7 +254,7 @@ REDGX_EMBED_MAX_WAIT_MS = env.int("REDGX_EMBED_MAX_WAIT_MS", default=20)
 REDGX_EMBED_TIMEOUT_S = env.float("REDGX_EMBED_TIMEOUT_S", default=30.0)
 REDGX_EMBED_MAX_CONCURRENT_CALLS = env.int("REDGX_EMBED_MAX_CONCURRENT_CALLS", default=2)
 # generate: an OpenAI-compatible server such as vLLM; protocol openai_completions or openai_chat.
-REDGX_GENERATE_ENGINE_URL = env.str("REDGX_GENERATE_ENGINE_URL", default="http://127.0.0.1:8082")
+REDGX_GENERATE_ENGINE_URL = env.str("REDGX_GENERATE_ENGINE_URL", default="")
 REDGX_GENERATE_ENGINE_PROTOCOL = env.str("REDGX_GENERATE_ENGINE_PROTOCOL", default="openai_completions")
 REDGX_GENERATE_MODEL = env.str("REDGX_GENERATE_MODEL", default="")
 REDGX_GENERATE_BATCH_SIZE = env.int("REDGX_GENERATE_BATCH_SIZE", default=16)
@@ -256,18 +262,18 @@ REDGX_GENERATE_MAX_WAIT_MS = env.int("REDGX_GENERATE_MAX_WAIT_MS", default=20)
 REDGX_GENERATE_TIMEOUT_S = env.float("REDGX_GENERATE_TIMEOUT_S", default=120.0)
 REDGX_GENERATE_MAX_CONCURRENT_CALLS = env.int("REDGX_GENERATE_MAX_CONCURRENT_CALLS", default=8)
 # translate: RedGX's own JSON protocol (POST /translate).
-REDGX_TRANSLATE_ENGINE_URL = env.str("REDGX_TRANSLATE_ENGINE_URL", default="http://127.0.0.1:8083")
+REDGX_TRANSLATE_ENGINE_URL = env.str("REDGX_TRANSLATE_ENGINE_URL", default="")
 REDGX_TRANSLATE_BATCH_SIZE = env.int("REDGX_TRANSLATE_BATCH_SIZE", default=16)
 REDGX_TRANSLATE_MAX_WAIT_MS = env.int("REDGX_TRANSLATE_MAX_WAIT_MS", default=20)
 REDGX_TRANSLATE_TIMEOUT_S = env.float("REDGX_TRANSLATE_TIMEOUT_S", default=60.0)
 REDGX_TRANSLATE_MAX_CONCURRENT_CALLS = env.int("REDGX_TRANSLATE_MAX_CONCURRENT_CALLS", default=2)
 # stt: OpenAI-style POST /v1/audio/transcriptions, one file per call.
-REDGX_STT_ENGINE_URL = env.str("REDGX_STT_ENGINE_URL", default="http://127.0.0.1:8084")
+REDGX_STT_ENGINE_URL = env.str("REDGX_STT_ENGINE_URL", default="")
 REDGX_STT_MODEL = env.str("REDGX_STT_MODEL", default="")
 REDGX_STT_TIMEOUT_S = env.float("REDGX_STT_TIMEOUT_S", default=300.0)
 REDGX_STT_MAX_CONCURRENT_CALLS = env.int("REDGX_STT_MAX_CONCURRENT_CALLS", default=4)
 # ocr: RedGX's own JSON protocol (POST /ocr), one document per call.
-REDGX_OCR_ENGINE_URL = env.str("REDGX_OCR_ENGINE_URL", default="http://127.0.0.1:8085")
+REDGX_OCR_ENGINE_URL = env.str("REDGX_OCR_ENGINE_URL", default="")
 REDGX_OCR_TIMEOUT_S = env.float("REDGX_OCR_TIMEOUT_S", default=120.0)
 REDGX_OCR_MAX_CONCURRENT_CALLS = env.int("REDGX_OCR_MAX_CONCURRENT_CALLS", default=4)
 # Seconds to wait for an engine's TCP connection, for every task's default engine.
@@ -337,6 +343,23 @@ REDGX_IDEMPOTENCY_TTL_S = env.int("REDGX_IDEMPOTENCY_TTL_S", default=24 * 3600)
 # Inference counters (job outcomes, engine batches, rejections, queue depths) are kept
 # this long, in 5 s buckets, for the metrics API and the admin dashboard's charts.
 REDGX_STATS_RETENTION_S = env.int("REDGX_STATS_RETENTION_S", default=3600)
+
+# Prometheus metrics (apps/metrics, docs/operations.md). GET /metrics of the web process
+# answers only requests sent straight from these networks (addresses or CIDR blocks) and
+# 404 to anyone else, including every request forwarded by a proxy.
+REDGX_METRICS_ALLOWED_NETWORKS = env.list("REDGX_METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"])
+# Where a worker started with apps.metrics.worker serves its metrics.
+REDGX_WORKER_METRICS_HOST = env.str("REDGX_WORKER_METRICS_HOST", default="127.0.0.1")
+REDGX_WORKER_METRICS_PORT = env.int("REDGX_WORKER_METRICS_PORT", default=9191)
+PROMETHEUS_EXPORT_MIGRATIONS = False
+# django-prometheus's database backends are Django's own plus query counters and timings.
+_PROMETHEUS_DB_ENGINES = {
+    "django.db.backends.postgresql": "django_prometheus.db.backends.postgresql",
+    "django.db.backends.sqlite3": "django_prometheus.db.backends.sqlite3",
+}
+DATABASES["default"]["ENGINE"] = _PROMETHEUS_DB_ENGINES.get(
+    DATABASES["default"]["ENGINE"], DATABASES["default"]["ENGINE"]
+)
 
 LOGGING = {
     "version": 1,

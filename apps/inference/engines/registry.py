@@ -67,9 +67,12 @@ def task_protocols(task: str) -> tuple[str, ...]:
 
 
 def default_engines() -> dict[str, EngineConfig]:
-    """Build each task's engine from settings, used while the table has no enabled row for the task."""
+    """Build each task's engine from settings, used while the table has no enabled row for the task.
+
+    Tasks whose engine URL setting is empty are left out.
+    """
     connect = settings.REDGX_ENGINE_CONNECT_TIMEOUT_S
-    return {
+    engines = {
         "embed": EngineConfig(
             name="default-embed",
             task="embed",
@@ -131,6 +134,7 @@ def default_engines() -> dict[str, EngineConfig]:
             timeout_s=settings.REDGX_OCR_TIMEOUT_S,
         ),
     }
+    return {task: engine for task, engine in engines.items() if engine.base_url}
 
 
 class _Registry:
@@ -181,6 +185,12 @@ def _rows() -> list[EngineConfig]:
     if _registry.rows is None or (stale and not _registry.background_refresh):
         refresh()
     return _registry.rows or []
+
+
+def forget() -> None:
+    """Drop the loaded registry, so the next use loads the table again."""
+    with _registry.lock:
+        _registry.rows = None
 
 
 def use_background_refresh() -> None:
