@@ -214,8 +214,8 @@ REDGX_MAX_QUEUED_JOBS = env.int("REDGX_MAX_QUEUED_JOBS", default=10_000)
 REDGX_QUEUE_FULL_RETRY_AFTER_S = env.int("REDGX_QUEUE_FULL_RETRY_AFTER_S", default=5)
 # Attempts count engine calls, and a transient error (timeout, 429, 5xx) spends one.
 # Deliveries count how often a worker took the job. A worker killed or stuck mid-call
-# spends no attempt, but its lease expires; after REDGX_JOB_MAX_DELIVERIES expired
-# leases the job ends failed with code delivery_limit instead of looping.
+# spends no attempt, but its lease expires. After REDGX_JOB_MAX_DELIVERIES expired
+# leases the job ends failed with code delivery_limit, so it cannot loop forever.
 REDGX_JOB_MAX_ATTEMPTS = env.int("REDGX_JOB_MAX_ATTEMPTS", default=6)
 REDGX_JOB_MAX_DELIVERIES = env.int("REDGX_JOB_MAX_DELIVERIES", default=5)
 # Retry backoff: full jitter, uniform in [0, min(max, min * 2**(attempt - 1))].

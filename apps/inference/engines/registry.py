@@ -2,7 +2,7 @@
 
 Every process keeps the registry in memory. A save or delete in the admin (or the ORM)
 increments a version key in the inference Redis after its transaction commits, and a
-process reloads the table when it sees a new version: workers check from their sweeper
+process reloads the table when it reads a new version. Workers check from their sweeper
 thread every REDGX_SWEEP_INTERVAL_S, other processes on use at most once per second.
 When PostgreSQL is unreachable the process keeps the last registry it loaded.
 """
