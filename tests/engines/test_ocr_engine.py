@@ -108,6 +108,28 @@ def test_jpeg_is_read(engine, client):
     assert "quarterlyreport" in normalized(response.json()["text"])
 
 
+def test_webp_is_read(engine, client):
+    webp = encode(draw_page(["Quarterly report"]), "WEBP", lossless=True)
+
+    response = ocr(client, engine, webp, "image/webp")
+
+    assert response.status_code == 200
+    assert "quarterlyreport" in normalized(response.json()["text"])
+
+
+def test_tiff_frames_are_pages(engine, client):
+    first, second = draw_page(["First page text"]), draw_page(["Second page text"])
+    tiff = encode(first, "TIFF", save_all=True, append_images=[second], compression="tiff_lzw")
+
+    response = ocr(client, engine, tiff, "image/tiff")
+
+    assert response.status_code == 200
+    result = response.json()
+    assert [page["page"] for page in result["pages"]] == [1, 2]
+    assert "firstpagetext" in normalized(result["pages"][0]["lines"][0]["text"])
+    assert "secondpagetext" in normalized(result["pages"][1]["lines"][0]["text"])
+
+
 def test_one_page_pdf_is_read(engine, client):
     pdf = pdf_of([draw_page(["Hello RedGX engine", "Order 12345 shipped"])])
 
