@@ -3,10 +3,13 @@
 The server runs from .venv-engine-translate (`make engine-venv-translate`) on a free loopback port.
 """
 
+import os
+import subprocess
+
 import httpx
 import pytest
 
-from .reference_support import assert_health_503_before_200, start_reference_engine
+from .reference_support import ROOT, assert_health_503_before_200, start_reference_engine
 
 pytestmark = pytest.mark.reference_engines
 
@@ -139,3 +142,20 @@ def test_invalid_json_returns_400(engine, client):
 
     assert response.status_code == 400
     assert response.json()["error"].startswith("request body is not valid JSON")
+
+
+def test_invalid_setting_exits_with_code_2():
+    python = ROOT / ".venv-engine-translate" / "bin" / "python"
+    environment = {**os.environ, "ENGINE_PORT": "0"}
+
+    finished = subprocess.run(
+        [str(python), "deploy/engines/translate/server.py"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert finished.returncode == 2
+    assert "ENGINE_PORT='0' is invalid: expected an integer of 1 or more" in finished.stderr
