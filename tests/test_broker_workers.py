@@ -216,3 +216,16 @@ def test_job_that_kills_workers_fails_after_max_deliveries(db, engine, workers):
     assert "3 workers" in job.error["message"]
     assert job.deliveries == 3
     assert len(engine.calls) == 3
+
+
+def test_deadline_passing_in_batcher_is_not_sent(db, engine, workers):
+    engine.latency_s = 2.0
+    worker = workers("broker-deadline-waiting", engine.url, REDGX_EMBED_MAX_CONCURRENT_CALLS="1")
+    busy = submit_embed("alpha", ["keeps the engine busy"])
+    wait_until(lambda: engine.calls, 15, "the first engine call", worker)
+    late = submit_embed("alpha", ["too late"], deadline_at=time.time() + 0.5)
+    job = wait_final(late, worker)
+    assert job.status == jobs.JobStatus.FAILED
+    assert job.error["code"] == "expired"
+    assert wait_final(busy, worker).status == jobs.JobStatus.DONE
+    assert engine.calls == [1]
