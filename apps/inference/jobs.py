@@ -112,12 +112,6 @@ def create_job(
     return req_id
 
 
-def delete_job(req_id: str) -> None:
-    """Remove a job and its queue entries (a submit that must not stand)."""
-    queues.finish(req_id, None, 1, {"status": JobStatus.FAILED})
-    inference_redis().delete(job_key(req_id))
-
-
 def get_job(req_id: str) -> Job | None:
     pipeline = inference_redis().pipeline(transaction=False)
     pipeline.hgetall(job_key(req_id))
