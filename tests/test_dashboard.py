@@ -46,6 +46,8 @@ def test_dashboard_page_for_staff(staff):
     assert charts == ["queue_depth", "throughput", "batch_size", "errors"]
     assert 'data-url="/admin/dashboard/data"' in page
     assert 'data-poll-interval-ms="5000"' in page
+    periods = re.findall(r'<option value="(\d+)"( selected)?>\s*last \d+ minutes\s*</option>', page)
+    assert periods == [("5", ""), ("10", " selected"), ("30", ""), ("60", "")]
     assert '<script src="/static/vendor/uplot/uPlot.iife.min.js" defer>' in page
     assert '<script src="/static/redgx/dashboard.js" defer>' in page
 

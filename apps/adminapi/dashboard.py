@@ -28,6 +28,8 @@ logger = logging.getLogger(__name__)
 # One poll per stats bucket: polling faster shows no new bucket.
 POLL_INTERVAL_MS = stats.BUCKET_S * 1000
 DEFAULT_MINUTES = 10
+# Periods offered on the page; the data view takes any whole number up to the retention.
+MINUTE_CHOICES = (5, 10, 30, 60)
 
 
 def chart_labels() -> dict:
@@ -56,6 +58,7 @@ def _dashboard(request):
         "data_url": reverse("admin-dashboard-data"),
         "poll_interval_ms": POLL_INTERVAL_MS,
         "minutes": DEFAULT_MINUTES,
+        "minute_choices": [choice for choice in MINUTE_CHOICES if choice * 60 <= settings.REDGX_STATS_RETENTION_S],
         "labels": chart_labels(),
     }
     return TemplateResponse(request, "admin/redgx/dashboard.html", context)

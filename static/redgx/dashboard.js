@@ -12,7 +12,7 @@
     return;
   }
   const labels = JSON.parse(document.getElementById("dashboard-labels").textContent);
-  const dataUrl = root.dataset.url + "?minutes=" + encodeURIComponent(root.dataset.minutes);
+  const minutesSelect = document.getElementById("dashboard-minutes");
   const pollIntervalMs = Number(root.dataset.pollIntervalMs);
   const statusLine = document.getElementById("dashboard-status");
   const language = document.documentElement.lang || undefined;
@@ -31,6 +31,10 @@
 
   function formatTime(seconds) {
     return new Date(seconds * 1000).toLocaleTimeString(language, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  }
+
+  function formatAxisTime(seconds) {
+    return new Date(seconds * 1000).toLocaleTimeString(language, { hour: "2-digit", minute: "2-digit" });
   }
 
   function formatNumber(value, digits) {
@@ -98,7 +102,9 @@
       ),
       axes: [
         Object.assign({}, axis, {
-          values: function (_plot, splits) { return splits.map(formatTime); },
+          // Minutes only, and ticks at least 70 px apart, so that localized times do not overlap.
+          space: 70,
+          values: function (_plot, splits) { return splits.map(formatAxisTime); },
         }),
         Object.assign({}, axis, { size: 60 }),
       ],
@@ -192,7 +198,19 @@
     statusLine.classList.toggle("error", isError);
   }
 
+  let nextPoll = null;
+  let polling = false;
+  let pollAgain = false;
+
   async function poll() {
+    // One poll at a time: a period change during a poll starts another one when it ends.
+    if (polling) {
+      pollAgain = true;
+      return;
+    }
+    polling = true;
+    window.clearTimeout(nextPoll);
+    const dataUrl = root.dataset.url + "?minutes=" + encodeURIComponent(minutesSelect.value);
     try {
       const response = await fetch(dataUrl, { credentials: "same-origin", headers: { Accept: "application/json" } });
       const body = await response.json();
@@ -210,9 +228,16 @@
       state.lastError = String(error.message || error);
       showStatus(interpolate(labels.failed_to_load, { error: state.lastError }), true);
     }
-    // The next poll starts only after this one ends, so a slow server never gets overlapping polls.
-    window.setTimeout(poll, pollIntervalMs);
+    polling = false;
+    if (pollAgain) {
+      pollAgain = false;
+      poll();
+      return;
+    }
+    nextPoll = window.setTimeout(poll, pollIntervalMs);
   }
+
+  minutesSelect.addEventListener("change", poll);
 
   window.addEventListener("resize", function () {
     for (const section of root.querySelectorAll(".dashboard-chart")) {
