@@ -113,7 +113,7 @@ for _ = 1, tonumber(ARGV[5]) do
     local k = jkey(id)
     local f = redis.call('HMGET', k, 'status', 'deadline_at', 'retries', 'started_at')
     if f[1] == 'queued' then
-      if tonumber(f[2]) <= now then
+      if f[2] and tonumber(f[2]) <= now then
         table.insert(expired, id)
       else
         redis.call('HSET', k, 'status', 'processing', 'lease_token', token,
