@@ -46,7 +46,6 @@ def chart_labels() -> dict:
         "no_data": _("No data in this period."),
         "updated": _("Updated at %(time)s"),
         "failed_to_load": _("Could not load the metrics: %(error)s"),
-        "none": _("none"),
     }
 
 

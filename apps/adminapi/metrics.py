@@ -6,7 +6,6 @@ failed share per task, engine batch sizes, rejections per second, and each engin
 circuit state.
 """
 
-import logging
 from datetime import UTC, datetime
 
 from django.conf import settings
@@ -22,8 +21,6 @@ from apps.inference.engines.registry import TASK_PROTOCOLS, engines_for_task
 
 from .inference_state import circuit_snapshot, queue_snapshot
 from .metrics_schema import METRICS_RESPONSES
-
-logger = logging.getLogger(__name__)
 
 DEFAULT_WINDOW_S = 60
 
