@@ -6,7 +6,6 @@ from django.views.generic import RedirectView
 from apps.adminapi.urls import dashboard_urlpatterns
 from apps.api import docs_urls
 from apps.health import views as health
-from apps.metrics import views as metrics
 
 admin.site.site_header = _("RedGX administration")
 admin.site.site_title = _("RedGX admin")
@@ -19,7 +18,6 @@ urlpatterns = [
     path("api/", include("apps.api.urls")),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
-    path("metrics", metrics.metrics, name="metrics"),
     path("admin/dashboard/", include(dashboard_urlpatterns)),
     path("admin/", admin.site.urls),
     # set_language at /i18n/setlang/: the admin's language switcher posts here.

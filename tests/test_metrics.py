@@ -326,6 +326,12 @@ def test_metrics_served_to_loopback(db):
     assert b'redgx_inference_queue_depth{task="embed"} 0.0' in response.content
 
 
+def test_metrics_served_for_any_host_header(db):
+    # Prometheus sends the target's address as the Host header, which ALLOWED_HOSTS does not list.
+    response = Client().get("/metrics", REMOTE_ADDR="127.0.0.1", HTTP_HOST="10.0.0.9:8000")
+    assert response.status_code == 200
+
+
 def test_metrics_hidden_from_other_addresses(db):
     response = Client().get("/metrics", REMOTE_ADDR="203.0.113.7")
     assert response.status_code == 404

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First and last, so request counts and latencies include every other middleware.
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "apps.metrics.middleware.MetricsMiddleware",
     "apps.api.middleware.ApiErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
