@@ -174,16 +174,22 @@ class OcrBackend:
 
         try:
             image = Image.open(io.BytesIO(document))
-            frame_count = getattr(image, "n_frames", 1)
-            if frame_count > self._settings.max_pages:
-                raise self._too_many_pages(frame_count)
-            # Each frame of a multi-page TIFF is a page. Other formats have one frame here, because
-            # an animated WebP is not a document.
-            frames = ImageSequence.Iterator(image) if image.format == "TIFF" else [image]
+            # Each frame of a multi-page TIFF is a page. Other formats give their first frame only,
+            # because an animated WebP is not a document.
+            if image.format == "TIFF":
+                frame_count = getattr(image, "n_frames", 1)
+                if frame_count > self._settings.max_pages:
+                    raise self._too_many_pages(frame_count)
+                frames = ImageSequence.Iterator(image)
+            else:
+                frames = [image]
             for frame in frames:
                 self._check_pixels(frame.width, frame.height)
                 yield frame.convert("RGB")
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        except Image.DecompressionBombError:
+            # Pillow raises this past twice MAX_IMAGE_PIXELS, before _check_pixels sees the size.
+            raise self._too_many_pixels(image_size=None) from None
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
             raise bad_document(f"the image cannot be decoded: {error}") from None
 
     def _pdf_pages(self, document: bytes) -> Iterator[Any]:
@@ -219,12 +225,15 @@ class OcrBackend:
 
     def _check_pixels(self, width: int, height: int) -> None:
         if width * height > self._settings.max_pixels:
-            raise EngineError(
-                413,
-                "payload_too_large",
-                f"a page of {width}x{height} pixels is larger than the limit of {self._settings.max_pixels} pixels "
-                "(ENGINE_MAX_PIXELS)",
-            )
+            raise self._too_many_pixels(image_size=(width, height))
+
+    def _too_many_pixels(self, image_size: tuple[int, int] | None) -> EngineError:
+        page = "a page" if image_size is None else f"a page of {image_size[0]}x{image_size[1]} pixels"
+        return EngineError(
+            413,
+            "payload_too_large",
+            f"{page} is larger than the limit of {self._settings.max_pixels} pixels (ENGINE_MAX_PIXELS)",
+        )
 
     def _too_many_pages(self, page_count: int) -> EngineError:
         return EngineError(
