@@ -4,7 +4,7 @@ VENV := .venv
 ENGINE_VENV := .venv-engine
 BIN := $(VENV)/bin
 
-.PHONY: run test fuzz lint check messages venv engine-venv clean compat compat-deps
+.PHONY: run test test-engines fuzz lint check messages venv engine-venv engine-venv-ocr engine-venv-whisper engine-venv-translate clean compat compat-deps
 
 # The stamp files make the install step rerun only when a requirements file changes.
 $(VENV)/.installed: requirements/base.txt requirements/dev.txt
@@ -19,11 +19,36 @@ $(ENGINE_VENV)/.installed: requirements/engines.txt
 	$(ENGINE_VENV)/bin/pip install --quiet -r requirements/engines.txt
 	touch $@
 
+# One venv per reference engine under deploy/engines/ (ocr, whisper, translate), from requirements/engine-<name>.txt.
+.venv-engine-%/.installed: requirements/engine-%.txt
+	test -x .venv-engine-$*/bin/python || $(PYTHON) -m venv .venv-engine-$*
+	.venv-engine-$*/bin/pip install --quiet --upgrade pip
+	.venv-engine-$*/bin/pip install --quiet -r requirements/engine-$*.txt
+	touch $@
+
 venv: $(VENV)/.installed
 
 engine-venv: $(ENGINE_VENV)/.installed
 
-run: venv engine-venv
+engine-venv-ocr: .venv-engine-ocr/.installed
+
+engine-venv-whisper: .venv-engine-whisper/.installed
+
+engine-venv-translate: .venv-engine-translate/.installed
+
+# REDGX_LOCAL_ENGINES names the reference engines that run.py starts (default embed), so `make run`
+# builds their venvs. An unknown name adds no target here, and run.py reports it.
+comma := ,
+LOCAL_ENGINES := $(subst $(comma), ,$(REDGX_LOCAL_ENGINES))
+ifeq ($(origin REDGX_LOCAL_ENGINES),undefined)
+LOCAL_ENGINES := embed
+endif
+ENGINE_VENV_TARGET_embed := engine-venv
+ENGINE_VENV_TARGET_ocr := engine-venv-ocr
+ENGINE_VENV_TARGET_stt := engine-venv-whisper
+ENGINE_VENV_TARGET_translate := engine-venv-translate
+
+run: venv $(foreach engine,$(LOCAL_ENGINES),$(ENGINE_VENV_TARGET_$(engine)))
 	$(BIN)/python deploy/local/run.py
 
 lint: venv
@@ -50,6 +75,11 @@ compat-deps:
 # Drive a live RedGX with both Upstash SDKs: upstash-redis (PyPI) and @upstash/redis (npm).
 compat: venv compat-deps
 	$(BIN)/pytest tests/test_compat_sdk.py
+
+# The OCR, Whisper and translation engine tests, which `make test` leaves out. The Whisper test
+# synthesizes speech with espeak-ng (Debian package espeak-ng).
+test-engines: venv engine-venv-ocr engine-venv-whisper engine-venv-translate
+	$(BIN)/pytest -m reference_engines tests/engines
 
 # A longer schemathesis run than the one in `make test`: more requests per operation and a new
 # seed each time. A failure prints the request that caused it.

@@ -22,3 +22,23 @@ if not control_socket_disable:
     control_socket = os.environ["GUNICORN_CONTROL_SOCKET"]
 accesslog = os.environ.get("WEB_ACCESS_LOG") or None
 errorlog = "-"
+
+
+# Multiprocess Prometheus metrics (apps/metrics): every worker process writes its values
+# to files in PROMETHEUS_MULTIPROC_DIR, and /metrics adds them up.
+def on_starting(server):
+    # Files of an earlier run would be added to this run's values.
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+        for name in os.listdir(directory):
+            if name.endswith(".db"):
+                os.remove(os.path.join(directory, name))
+
+
+def child_exit(server, worker):
+    # The live gauges of a stopped worker process must not be reported any more.
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

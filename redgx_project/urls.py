@@ -3,6 +3,7 @@ from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import RedirectView
 
+from apps.adminapi.urls import dashboard_urlpatterns
 from apps.api import docs_urls
 from apps.health import views as health
 
@@ -21,6 +22,7 @@ urlpatterns = [
     path("compat/upstash/", include("apps.compat.urls")),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("admin/dashboard/", include(dashboard_urlpatterns)),
     path("admin/", admin.site.urls),
     # set_language at /i18n/setlang/: the admin's language switcher posts here.
     path("i18n/", include("django.conf.urls.i18n")),

@@ -4,13 +4,17 @@ Needs Debian's chromium and fonts-noto-cjk (without a CJK font, Hangul renders a
 .ci/run installs both. The screenshots are saved under test-artifacts/.
 """
 
+import threading
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from django.contrib.auth.models import User
 
-from .conftest import READ, ROOT, WRITE, free_port, make_key, start_web
+from .conftest import READ, ROOT, WRITE, free_port, make_key, start_web, start_worker
+from .engines.fake_tei import FakeTeiEngine
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts"
@@ -102,3 +106,150 @@ def test_admin_in_korean_browser(web, korean_browser):
     assert page.locator("#result_list td.field-state").all_inner_texts() == ["활성", "활성"]
     assert "선택한 API 키 폐기" in page.locator("select[name=action]").inner_text()
     page.screenshot(path=ARTIFACTS / "admin-apikey-list-ko.png", full_page=True)
+
+
+# Chart name -> how many points its lines have and how many canvas pixels show the first
+# line's colour (#2b6cb0 in static/redgx/dashboard.js, within a margin for antialiasing).
+CHART_STATE_SCRIPT = """
+() => {
+  const result = {};
+  for (const section of document.querySelectorAll("#redgx-dashboard .dashboard-chart")) {
+    const chart = window.redgxDashboard.charts[section.dataset.chart];
+    if (!chart) { result[section.dataset.chart] = {points: 0, pixels: 0}; continue; }
+    const points = chart.plot.data.slice(1).flat().filter((value) => value !== null).length;
+    const canvas = section.querySelector("canvas");
+    const pixels = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+    let coloured = 0;
+    for (let i = 0; i < pixels.length; i += 4) {
+      const [r, g, b, a] = [pixels[i], pixels[i + 1], pixels[i + 2], pixels[i + 3]];
+      if (a > 200 && Math.abs(r - 43) < 30 && Math.abs(g - 108) < 30 && Math.abs(b - 176) < 30) coloured++;
+    }
+    result[section.dataset.chart] = {points: points, pixels: coloured};
+  }
+  return result;
+}
+"""
+CHARTS_DRAWN_SCRIPT = f"""
+() => {{
+  if (!window.redgxDashboard) return false;
+  const state = ({CHART_STATE_SCRIPT})();
+  const drawn = (chart) => chart.points >= 2 && chart.pixels > 20;
+  return Object.keys(state).length === 4 && Object.values(state).every(drawn);
+}}
+"""
+
+
+class Traffic:
+    """Embed submits from two namespaces for a few seconds: some fail in the engine, some are rejected."""
+
+    def __init__(self, base_url: str, shop_key: str, blog_key: str, seconds: float):
+        self.base_url, self.keys, self.seconds = base_url, {"shop": shop_key, "blog": blog_key}, seconds
+        self.statuses: list[int] = []
+        self.thread = threading.Thread(target=self.run, name="dashboard-traffic", daemon=True)
+
+    def submit(self, client: httpx.Client, namespace: str, text: str) -> None:
+        response = client.post(
+            f"{self.base_url}/api/v1/ns/{namespace}/gpu/embed",
+            json={"inputs": [text]},
+            headers={"X-API-Key": self.keys[namespace]},
+        )
+        self.statuses.append(response.status_code)
+
+    def run(self) -> None:
+        end = time.monotonic() + self.seconds
+        round_number = 0
+        with httpx.Client(timeout=10) as client:
+            while time.monotonic() < end:
+                round_number += 1
+                for n in range(6):
+                    self.submit(client, "shop", f"shop sentence {round_number}.{n}")
+                self.submit(client, "blog", f"blog sentence {round_number}")
+                if round_number % 4 == 0:
+                    # The fake engine rejects inputs containing its reject marker with 422.
+                    self.submit(client, "blog", f"bad input {round_number}")
+                time.sleep(0.5)
+
+
+@pytest.fixture
+def inference_stack(transactional_db):
+    """Gunicorn, a Dramatiq worker and a slow fake TEI engine, so queues build up and drain."""
+    User.objects.create_superuser("admin", "admin@example.com", PASSWORD)
+    shop_key = make_key({"shop": {READ, WRITE}})
+    blog_key = make_key({"blog": {READ, WRITE}})
+    with FakeTeiEngine() as engine:
+        engine.latency_s = 0.5
+        engine.reject_marker = "bad input"
+        worker = start_worker(
+            "dashboard-worker",
+            engine.url,
+            REDGX_EMBED_BATCH_SIZE="4",
+            REDGX_EMBED_MAX_CONCURRENT_CALLS="1",
+            REDGX_EMBED_MAX_WAIT_MS="50",
+        )
+        port = free_port()
+        web = start_web(
+            "dashboard-web", port, WEB_CONCURRENCY="1", WEB_THREADS="4", REDGX_MAX_QUEUED_JOBS_PER_NAMESPACE="8"
+        )
+        base_url = f"http://127.0.0.1:{port}"
+        yield base_url, Traffic(base_url, shop_key, blog_key, seconds=14)
+        web.stop()
+        worker.stop()
+
+
+def test_dashboard_charts_drawn(inference_stack, korean_browser):
+    base_url, traffic = inference_stack
+    page = korean_browser
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    ARTIFACTS.mkdir(exist_ok=True)
+    traffic.thread.start()
+
+    page.goto(f"{base_url}/admin/login/?next=/admin/")
+    page.fill("#id_username", "admin")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{base_url}/admin/")
+    page.click(".app-tenancy .model-apikey a")
+    page.wait_for_url(f"{base_url}/admin/tenancy/apikey/")
+    assert len(page.locator("#result_list tbody tr").all()) == 2
+    page.screenshot(path=ARTIFACTS / "dashboard-apikey-list.png", full_page=True)
+
+    page.goto(f"{base_url}/admin/")
+    page.screenshot(path=ARTIFACTS / "dashboard-admin-index.png", full_page=True)
+    page.click("#monitoring-module a")
+    page.wait_for_url(f"{base_url}/admin/dashboard/")
+    assert page.locator("html").get_attribute("lang") == "ko"
+    page.wait_for_function(CHARTS_DRAWN_SCRIPT, timeout=45_000, polling=500)
+    charts = page.evaluate(CHART_STATE_SCRIPT)
+    assert set(charts) == {"queue_depth", "throughput", "batch_size", "errors"}
+    for name, chart in charts.items():
+        assert chart["points"] >= 2, name
+        assert chart["pixels"] > 20, name
+    assert page.locator("#dashboard-status.error").count() == 0
+    tasks = page.locator("#dashboard-queues tbody th").all_inner_texts()
+    assert tasks == ["embed", "generate", "translate", "stt", "ocr"]
+    assert "default-embed" in page.locator("#dashboard-engines tbody").inner_text()
+
+    # Once the traffic has ended, a shorter period polls at once and redraws every chart
+    # with fewer buckets, so the screenshot shows the whole run.
+    traffic.thread.join(timeout=30)
+    page.select_option("#dashboard-minutes", "5")
+    # 5 minutes of 5-second buckets.
+    page.wait_for_function("window.redgxDashboard.charts.throughput.plot.data[0].length === 60", timeout=10_000)
+    page.wait_for_function(CHARTS_DRAWN_SCRIPT, timeout=10_000, polling=500)
+    page.screenshot(path=ARTIFACTS / "dashboard-ko.png", full_page=True)
+
+    # The admin's language switcher changes the dashboard's language too.
+    page.select_option("#language-switcher-select", "en")
+    page.click("#language-switcher button[type=submit]")
+    page.wait_for_url(f"{base_url}/admin/dashboard/")
+    assert page.locator("html").get_attribute("lang") == "en"
+    assert page.locator("#content h1").inner_text() == "Inference dashboard"
+    page.wait_for_function(CHARTS_DRAWN_SCRIPT, timeout=30_000, polling=500)
+    page.screenshot(path=ARTIFACTS / "dashboard-en.png", full_page=True)
+
+    assert not traffic.thread.is_alive()
+    assert 202 in traffic.statuses
+    assert 429 in traffic.statuses
+    assert requested
+    assert [url for url in requested if not url.startswith(base_url + "/")] == []

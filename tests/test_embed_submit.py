@@ -7,7 +7,7 @@ import redis
 
 from apps.core.redis import inference_redis
 from apps.inference import views as inference_views
-from apps.inference.broker import queued_message_count
+from apps.inference.queues import queue_depth
 
 from .inference_support import EMBED, submit
 
@@ -31,7 +31,7 @@ def test_submit_answers_202_and_stores_the_job(owner):
         "normalize": True,
         "truncate": False,
     }
-    assert queued_message_count("embed") == 1
+    assert queue_depth("embed") == 1
 
 
 def test_single_string_becomes_one_input(owner):
@@ -70,7 +70,7 @@ def test_invalid_submit_is_rejected_and_not_queued(owner, body, status, field):
     error = response.json()["error"]
     assert field in error["fields"]
     assert job_keys() == []
-    assert queued_message_count("embed") == 0
+    assert queue_depth("embed") == 0
 
 
 def test_too_many_inputs_is_413(owner, settings):
@@ -119,13 +119,14 @@ def test_reader_can_poll_but_not_submit(owner, reader):
 
 
 def test_full_queue_is_429_with_retry_after(owner, settings):
-    settings.REDGX_MAX_QUEUED_JOBS = 2
+    settings.REDGX_MAX_QUEUED_JOBS_PER_TASK = 2
     submit(owner, {"inputs": ["1"]})
     submit(owner, {"inputs": ["2"]})
     response = owner.post(EMBED, {"inputs": ["3"]})
     assert response.status_code == 429
     assert response.json()["error"]["code"] == "queue_full"
-    assert response["Retry-After"] == str(settings.REDGX_QUEUE_FULL_RETRY_AFTER_S)
+    # Nothing finished in the last minute, so the backlog is not moving.
+    assert response["Retry-After"] == "300"
     assert len(job_keys()) == 2
 
 
@@ -133,7 +134,7 @@ def test_enqueue_failure_is_503_and_leaves_no_job(owner, monkeypatch):
     def broker_down(*args, **kwargs):
         raise redis.exceptions.ConnectionError("connection refused")
 
-    monkeypatch.setattr(inference_views.run_embed, "send", broker_down)
+    monkeypatch.setattr(inference_views.jobs, "create_job", broker_down)
     response = owner.post(EMBED, {"inputs": ["x"]})
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "queue_unavailable"

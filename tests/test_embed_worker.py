@@ -62,8 +62,8 @@ def test_concurrent_submits_share_engine_calls(owner, engine, worker):
     assert "embed batch sent: requests=" in worker.output()
 
 
-@pytest.mark.parametrize("worker_settings", [{"REDGX_EMBED_BATCH_SIZE": "4", "REDGX_EMBED_MAX_WAIT_MS": "300"}])
-def test_large_job_is_split_into_batch_size_calls(owner, engine, worker):
+def test_large_job_is_split_into_client_batch_calls(owner, engine, worker):
+    engine.max_client_batch_size = 4
     req_id = submit(owner, {"inputs": [f"s{n}" for n in range(10)]})
     data = wait_for_final(owner, req_id, worker)
     assert data["status"] == "done"
@@ -120,7 +120,7 @@ def test_rejected_input_fails_only_its_own_job(owner, engine, worker):
     bad = submit(owner, {"inputs": ["POISON pill"]})
     bad_data = wait_for_final(owner, bad, worker)
     assert bad_data["status"] == "failed"
-    assert bad_data["error"]["code"] == "engine_rejected"
+    assert bad_data["error"]["code"] == "input_rejected"
     assert "422" in bad_data["error"]["message"]
     # Rejections are not retried.
     assert bad_data["attempts"] == 1
@@ -135,7 +135,7 @@ def test_finished_job_is_not_overwritten(owner, db):
     assert jobs.complete_job(req_id, {"vectors": [[1.0]], "dimensions": 1}) is True
     assert jobs.fail_job(req_id, "late", "a late duplicate") is False
     assert jobs.complete_job(req_id, {"vectors": [[2.0]], "dimensions": 1}) is False
-    assert jobs.mark_processing(req_id, 2) is False
+    assert jobs.cancel_job(req_id, drop_result=False) == "final"
     job = jobs.get_job(req_id)
     assert job.status == jobs.JobStatus.DONE
     assert job.result["vectors"] == [[1.0]]
@@ -152,8 +152,8 @@ def test_result_expires_after_result_ttl(owner, db, settings):
 
 
 def test_job_survives_a_killed_worker(owner, engine):
-    """A worker killed mid-call loses nothing: another worker picks the message up."""
-    recovery = {"REDGX_WORKER_HEARTBEAT_TIMEOUT_MS": "2000", "REDGX_BROKER_MAINTENANCE_CHANCE": "1000000"}
+    """A worker killed mid-call loses nothing: its lease expires and another worker takes the job."""
+    recovery = {"REDGX_EMBED_TIMEOUT_S": "3"}
     engine.latency_s = 30
     first = start_worker("embed-worker-killed", engine.url, **recovery)
     try:

@@ -17,10 +17,10 @@ from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from django.test import Client
 
-from apps.inference import jobs
+from apps.inference import jobs, queues
 from apps.inference.engines.errors import EngineError
 from apps.inference.engines.http import post_json
-from apps.inference.tasks import fail_exhausted_job
+from apps.inference.tasks import GAVE_UP_MESSAGE
 from apps.tenancy.management.commands.createapikey import Command as CreateApiKeyCommand
 from apps.tenancy.models import ApiKey
 
@@ -232,8 +232,9 @@ def engine_error(status: int, body: dict) -> EngineError:
 def test_job_error_read_in_korean(owner):
     req_id = jobs.create_job("alpha", "embed", {"inputs": ["x"], "normalize": True, "truncate": False})
     error = engine_error(503, {"error": "overloaded"})
-    jobs.mark_retrying(req_id, error.code, error.template, error.params)
-    fail_exhausted_job.fn({"args": [req_id]}, {"retries": 2})
+    _taken, token, _expired = queues.take("embed", 30)
+    reason = {"template": error.template, "params": error.params}
+    jobs.fail_job(req_id, error.code, GAVE_UP_MESSAGE, {"reason": reason, "attempts": 3}, token=token)
 
     path = f"/api/v1/ns/alpha/gpu/embed/{req_id}"
     english = owner.get(path, HTTP_ACCEPT_LANGUAGE="en").json()["data"]["error"]

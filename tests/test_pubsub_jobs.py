@@ -49,7 +49,7 @@ def test_job_outcomes_arrive_as_events(ws_port, web_url, engine, transactional_d
 
     assert events[done_id] == {"req_id": done_id, "task": "embed", "status": "done"}
     assert events[failed_id]["status"] == "failed"
-    assert events[failed_id]["error"]["code"] == "engine_rejected"
+    assert events[failed_id]["error"]["code"] == "input_rejected"
 
     response = httpx.get(f"{web_url}/api/v1/ns/alpha/gpu/embed/{done_id}", headers={"X-API-Key": key}, timeout=10)
     assert response.json()["data"]["status"] == "done"

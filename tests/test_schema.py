@@ -147,9 +147,14 @@ def test_pipeline_and_submit_bodies(schema):
     assert items == {"$ref": "#/components/schemas/OperationSpec"}
 
     submit = schema["paths"][f"{NS}/gpu/{{task}}"]["post"]
-    assert body_refs(submit) == ["#/components/schemas/EmbedRequest"]
+    assert body_refs(submit) == [
+        f"#/components/schemas/{name}Request" for name in ("Embed", "Generate", "Translate", "Stt", "Ocr")
+    ]
     assert "202" in submit["responses"]
-    assert parameter(submit, "task", "path")["schema"]["enum"] == ["embed"]
+    assert parameter(submit, "task", "path")["schema"]["enum"] == ["embed", "generate", "ocr", "stt", "translate"]
+
+    cancel = schema["paths"][f"{NS}/gpu/{{task}}/{{req_id}}"]["delete"]
+    assert "200" in cancel["responses"]
 
 
 def test_operations_declare_envelopes_and_key(schema):

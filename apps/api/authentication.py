@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed, NotAuthenticated, PermissionDenied
 
+from apps.inference import stats
 from apps.tenancy.keycache import ResolvedKey, record_key_usage, resolve_key
 from apps.tenancy.keys import MAX_PLAIN_KEY_LENGTH
 
@@ -101,4 +102,6 @@ def check_rate_limit(django_request, key: ResolvedKey) -> None:
     decision = ratelimit.check(str(key.id), key.quota.rate_per_s, key.quota.burst)
     django_request.redgx_rate_limit = decision
     if decision is not None and not decision.allowed:
+        namespace = django_request.resolver_match.kwargs.get("namespace", "") if django_request.resolver_match else ""
+        stats.record_rejection("rate_limited", namespace)
         raise RateLimited(retry_after=max(1, math.ceil(decision.retry_after_s)))

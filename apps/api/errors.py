@@ -44,6 +44,12 @@ class Conflict(ApiError):
     default_detail = _("The request conflicts with the stored value.")
 
 
+class Gone(ApiError):
+    status_code = status.HTTP_410_GONE
+    default_code = "gone"
+    default_detail = _("The resource existed but is no longer available.")
+
+
 class PayloadTooLarge(ApiError):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_code = "payload_too_large"

@@ -87,9 +87,19 @@ class ApiErrorMiddleware:
     def __call__(self, request):
         if not request.path.startswith(API_PREFIX):
             return self.get_response(request)
-        if self._declared_length(request) > settings.REDGX_MAX_BODY_BYTES:
-            return self._too_large()
+        limit = self._body_limit(request)
+        if self._declared_length(request) > limit:
+            return self._too_large(limit)
         return self.get_response(request)
+
+    @staticmethod
+    def _body_limit(request) -> int:
+        # File uploads to the stt and ocr submit routes may be as large as their file limit.
+        if request.method == "POST" and request.content_type == "multipart/form-data":
+            from apps.inference.views import upload_body_limit
+
+            return upload_body_limit(request.path) or settings.REDGX_MAX_BODY_BYTES
+        return settings.REDGX_MAX_BODY_BYTES
 
     def process_exception(self, request, exception):
         if not request.path.startswith(API_PREFIX):
@@ -107,6 +117,7 @@ class ApiErrorMiddleware:
             return 0
 
     @staticmethod
-    def _too_large():
-        message = _("The request body is larger than %(limit)d bytes.") % {"limit": settings.REDGX_MAX_BODY_BYTES}
+    def _too_large(limit: int | None = None):
+        limit = settings.REDGX_MAX_BODY_BYTES if limit is None else limit
+        message = _("The request body is larger than %(limit)d bytes.") % {"limit": limit}
         return error_response(413, "payload_too_large", message)

@@ -136,14 +136,34 @@ JOB_STATUS_SCHEMA = {
         "task": {"type": "string"},
         "status": {"type": "string", "enum": [status.value for status in jobs.JobStatus]},
         "attempts": {"type": "integer"},
+        "deliveries": {"type": "integer"},
         "created_at": NULLABLE_TIME,
         "started_at": NULLABLE_TIME,
         "finished_at": NULLABLE_TIME,
         "expires_at": NULLABLE_TIME,
+        "deadline_at": NULLABLE_TIME,
+        "timing": {
+            "type": "object",
+            "description": "Milliseconds, null until known.",
+            "properties": {
+                name: {"type": "integer", "nullable": True}
+                for name in ("queued_ms", "batch_wait_ms", "engine_ms", "total_ms")
+            },
+        },
         "error": {"$ref": "#/components/schemas/Error"},
     },
-    "required": ["req_id", "task", "status", "attempts"],
+    "required": ["req_id", "task", "status", "attempts", "deliveries", "timing"],
     "additionalProperties": {},
+}
+
+JOB_CANCEL_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "req_id": {"type": "string"},
+        "outcome": {"type": "string", "enum": ["cancelled", "dropped", "final"]},
+        "status": {"type": "string", "enum": [status.value for status in jobs.JobStatus], "nullable": True},
+    },
+    "required": ["req_id", "outcome", "status"],
 }
 
 
@@ -224,20 +244,29 @@ def other_operation_shapes(viewset: type, name: str) -> OperationShape | None:
     if issubclass(viewset, PipelineViewSet) and name == "run":
         return OperationShape([documented_pipeline_request()], PIPELINE_RESULT_SCHEMA)
     if issubclass(viewset, InferenceViewSet) and name == "submit":
-        task_serializers = list(dict.fromkeys(serializer for serializer, _actor in TASKS.values()))
+        task_serializers = list(dict.fromkeys(spec.serializer for spec in TASKS.values()))
         return OperationShape(
             task_serializers,
             JOB_ACCEPTED_SCHEMA,
             status=202,
             description="Queue an inference request. The response is 202 with a `req_id` at once: poll "
-            "`GET /gpu/{task}/{req_id}` for the result. A full queue returns 429 with `Retry-After`.",
+            "`GET /gpu/{task}/{req_id}` for the result. Every task also takes `deadline_s`, and `stt` and "
+            "`ocr` also take multipart/form-data uploads. An `Idempotency-Key` header returns the first "
+            "`req_id` for a repeated request. A full queue returns 429 with `Retry-After`.",
         )
     if issubclass(viewset, JobViewSet) and name == "status":
         return OperationShape(
             [],
             JOB_STATUS_SCHEMA,
-            description="The status of an inference request and, once `done`, its result. An unknown, "
-            "expired or other namespace's `req_id` returns 404 `request_not_found`.",
+            description="The status of an inference request and, once `done`, its result. `?wait=S` waits "
+            "up to S seconds for the final status. An expired `req_id` returns 410 `result_expired`, an "
+            "unknown or other namespace's one 404 `request_not_found`.",
+        )
+    if issubclass(viewset, JobViewSet) and name == "cancel":
+        return OperationShape(
+            [],
+            JOB_CANCEL_SCHEMA,
+            description="Cancel a queued or processing job, or delete a finished job's result.",
         )
     if issubclass(viewset, PublishViewSet) and name == "publish":
         return OperationShape([PublishRequest], PUBLISH_RESULT_SCHEMA, encoding=True)

@@ -1,7 +1,7 @@
 """One viewset per data area, built from the area's registered operations."""
 
+import contextlib
 import threading
-from contextlib import contextmanager
 
 from django.conf import settings
 from django.utils.translation import gettext as _
@@ -48,9 +48,12 @@ _blocking_slots: threading.BoundedSemaphore | None = None
 _blocking_slots_lock = threading.Lock()
 
 
-@contextmanager
+@contextlib.contextmanager
 def blocking_slot():
-    """Hold one of this process's REDGX_MAX_BLOCKING_REQUESTS slots for a blocking read, or raise 503."""
+    """Hold one of this process's REDGX_MAX_BLOCKING_REQUESTS slots for a blocking wait, else raise 503.
+
+    Blocking data reads and inference long-polls share the slots, because both hold a web thread.
+    """
     global _blocking_slots
     with _blocking_slots_lock:
         if _blocking_slots is None:

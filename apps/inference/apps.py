@@ -12,4 +12,10 @@ class InferenceConfig(AppConfig):
         from .broker import setup_broker
 
         setup_broker()
+        from apps import audit
+
         from . import tasks  # noqa: F401
+        from .models import EngineEndpoint
+
+        # Engine endpoint changes go to the audit trail like key changes; the row has no secrets.
+        audit.register(EngineEndpoint, exclude=("updated_at",))

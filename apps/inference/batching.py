@@ -1,147 +1,286 @@
-"""Gathering requests from worker threads into engine calls.
+"""Gathering jobs from worker threads into engine calls.
 
-Each Dramatiq worker thread handles one job and blocks on a Future while a
-Batcher collects jobs with the same call parameters. A call leaves when the
-gathered inputs reach ``batch_size`` or ``max_wait_ms`` after the first input
-arrived. Calls run in a pool of ``max_concurrent_calls`` threads; while all are
-busy, new jobs keep gathering, so batches grow with load.
+Each Dramatiq worker thread holds one leased job and blocks on a Future while the
+engine's Batcher gathers jobs with an equal batch key. A call leaves when the gathered
+items reach ``batch_size``, ``max_wait_ms`` after the first of them arrived, or at once
+while the engine has no call of this process in flight (waiting then only adds latency).
+At most ``max_concurrent_calls`` calls run at once; meanwhile new jobs keep gathering, so
+batches grow with load.
+
+While a job waits here the batcher renews its lease, because the worker is alive and no
+engine call has started. When its call leaves, the lease is set to cover that call and
+is not renewed again, so a call that hangs loses the job to the sweeper. A job whose lease
+renewal fails (cancelled, or taken over) is dropped before its call leaves.
 """
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+import redis.exceptions
+from django.conf import settings
+from django.utils.translation import gettext_noop
+
+from . import circuit, queues
 from .engines.errors import EngineError
 
 logger = logging.getLogger(__name__)
 
-# call(inputs, params) -> one result per input, in order
+# call(items, batch_key) -> one output per item, in order
 EngineCall = Callable[[list, Hashable], list]
+
+
+class LeaseLostError(Exception):
+    """The job was cancelled or its lease passed to another worker before its call left."""
+
+
+class DeadlinePassedError(Exception):
+    """The job's deadline passed while it waited for its call, so it was not sent."""
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    outputs: list
+    batch_wait_ms: float
+    engine_ms: float
 
 
 @dataclass
 class _Pending:
-    inputs: list
+    req_id: str
+    token: str
+    items: list
+    submitted_at: float
+    deadline_at: float
     future: Future = field(default_factory=Future)
 
 
 @dataclass
 class _Group:
     first_at: float
-    items: list[_Pending] = field(default_factory=list)
-    input_count: int = 0
+    entries: list[_Pending] = field(default_factory=list)
+    item_count: int = 0
 
 
 class Batcher:
-    def __init__(self, name: str, call: EngineCall, *, batch_size: int, max_wait_ms: int, max_concurrent_calls: int):
+    def __init__(
+        self,
+        name: str,
+        call: EngineCall,
+        *,
+        batch_size: int,
+        max_wait_ms: int,
+        max_concurrent_calls: int,
+        timeout_s: float,
+        request_size: int,
+    ):
         self.name = name
         self.call = call
         self.batch_size = max(1, batch_size)
         self.max_wait_s = max(0, max_wait_ms) / 1000
+        self.max_concurrent_calls = max(1, max_concurrent_calls)
+        self.timeout_s = timeout_s
+        # Items one HTTP request carries; a call of more items takes several requests in a row.
+        self.request_size = max(1, request_size)
         self._groups: dict[Hashable, _Group] = {}
+        self._in_flight = 0
         self._condition = threading.Condition()
-        self._slots = threading.Semaphore(max(1, max_concurrent_calls))
-        self._pool = ThreadPoolExecutor(max_workers=max(1, max_concurrent_calls), thread_name_prefix=f"{name}-call")
+        self._renewed_at = time.monotonic()
+        self._pool = ThreadPoolExecutor(max_workers=self.max_concurrent_calls, thread_name_prefix=f"{name}-call")
         self._thread = threading.Thread(target=self._run, name=f"{name}-batcher", daemon=True)
         self._thread.start()
 
-    def submit(self, inputs: list, params: Hashable) -> Future:
-        """Queue the inputs of one job; the Future gets their results or an EngineError."""
-        pending = _Pending(list(inputs))
+    def submit(self, req_id: str, token: str, items: list, batch_key: Hashable, deadline_at: float) -> Future:
+        """Queue one leased job's items.
+
+        The Future gets a BatchOutcome, or raises EngineError, LeaseLostError or DeadlinePassedError.
+        """
+        pending = _Pending(req_id, token, list(items), time.monotonic(), deadline_at)
         with self._condition:
-            group = self._groups.get(params)
+            group = self._groups.get(batch_key)
             if group is None:
-                group = self._groups[params] = _Group(first_at=time.monotonic())
-            group.items.append(pending)
-            group.input_count += len(pending.inputs)
+                group = self._groups[batch_key] = _Group(first_at=pending.submitted_at)
+            group.entries.append(pending)
+            group.item_count += len(pending.items)
             self._condition.notify()
         return pending.future
 
+    def call_lease_s(self, item_count: int) -> float:
+        """Seconds a lease must last to cover one call of ``item_count`` items."""
+        requests = math.ceil(max(1, item_count) / self.request_size)
+        return self.timeout_s * requests + settings.REDGX_JOB_LEASE_MARGIN_S
+
     def _run(self) -> None:
         while True:
-            # Take a call slot first: while every slot is busy, jobs keep gathering.
-            self._slots.acquire()
-            params, items = self._next_batch()
-            self._pool.submit(self._send, params, items)
+            batch_key, entries = self._next_batch()
+            if entries:
+                self._pool.submit(self._send, batch_key, entries)
 
     def _next_batch(self) -> tuple[Hashable, list[_Pending]]:
         with self._condition:
             while True:
                 now = time.monotonic()
-                ready = self._ready_group(now)
-                if ready is not None:
-                    return ready, self._take(ready)
-                self._condition.wait(timeout=self._time_to_next_deadline(now))
+                if now - self._renewed_at >= settings.REDGX_SWEEP_INTERVAL_S:
+                    break
+                if self._in_flight < self.max_concurrent_calls:
+                    ready = self._ready_group(now)
+                    if ready is not None:
+                        self._in_flight += 1
+                        return ready, self._take(ready)
+                self._condition.wait(timeout=self._time_to_next_event(now))
+        self._renew_waiting()
+        return None, []
 
     def _ready_group(self, now: float) -> Hashable | None:
-        for params, group in self._groups.items():
-            if group.input_count >= self.batch_size or now - group.first_at >= self.max_wait_s:
-                return params
+        for batch_key, group in self._groups.items():
+            if self._in_flight == 0 or group.item_count >= self.batch_size or now - group.first_at >= self.max_wait_s:
+                return batch_key
         return None
 
-    def _time_to_next_deadline(self, now: float) -> float | None:
-        if not self._groups:
-            return None
-        return max(0.0, min(group.first_at + self.max_wait_s for group in self._groups.values()) - now)
+    def _time_to_next_event(self, now: float) -> float:
+        next_event = self._renewed_at + settings.REDGX_SWEEP_INTERVAL_S
+        if self._groups and self._in_flight < self.max_concurrent_calls:
+            next_event = min(next_event, min(group.first_at + self.max_wait_s for group in self._groups.values()))
+        return max(0.0, next_event - now)
 
-    def _take(self, params: Hashable) -> list[_Pending]:
-        """Remove up to batch_size inputs of whole jobs from a group (at least one job)."""
-        group = self._groups[params]
+    def _take(self, batch_key: Hashable) -> list[_Pending]:
+        """Remove up to batch_size items of whole jobs from a group (at least one job)."""
+        group = self._groups[batch_key]
         batch, count = [], 0
-        while group.items and (not batch or count + len(group.items[0].inputs) <= self.batch_size):
-            item = group.items.pop(0)
-            batch.append(item)
-            count += len(item.inputs)
-        group.input_count -= count
+        while group.entries and (not batch or count + len(group.entries[0].items) <= self.batch_size):
+            entry = group.entries.pop(0)
+            batch.append(entry)
+            count += len(entry.items)
+        group.item_count -= count
         # Jobs left behind keep the group's first arrival time: they have waited that long already.
-        if not group.items:
-            del self._groups[params]
+        if not group.entries:
+            del self._groups[batch_key]
         return batch
 
-    def _send(self, params: Hashable, items: list[_Pending]) -> None:
+    def _renew_waiting(self) -> None:
+        """Extend the leases of jobs still gathering, and drop those this worker no longer holds."""
+        with self._condition:
+            waiting = [entry for group in self._groups.values() for entry in group.entries]
+            self._renewed_at = time.monotonic()
+        if not waiting:
+            return
+        until = time.time() + self.call_lease_s(self.batch_size)
         try:
-            self._call_and_split(params, items)
-        finally:
-            self._slots.release()
+            held = queues.extend_leases([(entry.req_id, entry.token) for entry in waiting], until)
+        except redis.exceptions.RedisError as exc:
+            logger.warning("%s could not renew %d leases: %s", self.name, len(waiting), exc)
+            return
+        lost = {id(entry) for entry, ok in zip(waiting, held, strict=True) if not ok}
+        if lost:
+            self._drop(lost)
 
-    def _call_and_split(self, params: Hashable, items: list[_Pending]) -> None:
-        inputs = [value for item in items for value in item.inputs]
+    def _drop(self, lost: set[int]) -> None:
+        with self._condition:
+            for batch_key in list(self._groups):
+                group = self._groups[batch_key]
+                for entry in [entry for entry in group.entries if id(entry) in lost]:
+                    group.entries.remove(entry)
+                    group.item_count -= len(entry.items)
+                    entry.future.set_exception(LeaseLostError(entry.req_id))
+                if not group.entries:
+                    del self._groups[batch_key]
+
+    def _send(self, batch_key: Hashable, entries: list[_Pending]) -> None:
+        try:
+            entries = self._claim(entries)
+            if entries:
+                self._call_and_split(batch_key, entries)
+        except Exception as exc:
+            logger.exception("%s batch of %d requests failed unexpectedly", self.name, len(entries))
+            for entry in entries:
+                if not entry.future.done():
+                    entry.future.set_exception(exc)
+        finally:
+            with self._condition:
+                self._in_flight -= 1
+                self._condition.notify()
+
+    def _claim(self, entries: list[_Pending]) -> list[_Pending]:
+        """Set each job's lease to cover this call; return the jobs still held and within their deadline."""
+        now = time.time()
+        late = [entry for entry in entries if entry.deadline_at <= now]
+        for entry in late:
+            entry.future.set_exception(DeadlinePassedError(entry.req_id))
+        entries = [entry for entry in entries if entry.deadline_at > now]
+        if not entries:
+            return []
+        until = now + self.call_lease_s(sum(len(entry.items) for entry in entries))
+        held = queues.extend_leases([(entry.req_id, entry.token) for entry in entries], until)
+        kept = []
+        for entry, ok in zip(entries, held, strict=True):
+            if ok:
+                kept.append(entry)
+            else:
+                entry.future.set_exception(LeaseLostError(entry.req_id))
+        return kept
+
+    def _call_and_split(self, batch_key: Hashable, entries: list[_Pending]) -> None:
+        items = [item for entry in entries for item in entry.items]
         started = time.monotonic()
         try:
-            results = self.call(inputs, params)
+            outputs = self.call(items, batch_key)
         except EngineError as exc:
-            if not exc.transient and len(items) > 1:
-                # One job's input may have caused the rejection: retry each alone so
-                # the others still succeed.
+            if exc.transient:
+                circuit.record_failure(self.name)
+            elif len(entries) > 1:
+                # One job's input may have caused the rejection: send each alone so the
+                # others still succeed and the bad input fails by itself.
                 logger.info(
-                    "%s batch of %d requests rejected (%s); retrying them one by one",
+                    "%s batch of %d requests rejected (%s); sending them one by one",
                     self.name,
-                    len(items),
+                    len(entries),
                     exc.message,
                 )
-                for item in items:
-                    self._call_and_split(params, [item])
+                for entry in entries:
+                    self._call_and_split(batch_key, [entry])
                 return
-            for item in items:
-                item.future.set_exception(exc)
-            return
-        except Exception as exc:
-            logger.exception("%s batch of %d requests failed unexpectedly", self.name, len(items))
-            for item in items:
-                item.future.set_exception(exc)
+            for entry in entries:
+                entry.future.set_exception(exc)
             return
 
+        engine_ms = (time.monotonic() - started) * 1000
+        circuit.record_success(self.name)
+        _record_batch(self.name, len(items), engine_ms)
         logger.info(
-            "%s batch sent: requests=%d inputs=%d engine_ms=%.1f",
-            self.name,
-            len(items),
-            len(inputs),
-            (time.monotonic() - started) * 1000,
+            "%s batch sent: requests=%d inputs=%d engine_ms=%.1f", self.name, len(entries), len(items), engine_ms
         )
+        if len(outputs) != len(items):
+            error = EngineError(
+                gettext_noop("The engine returned %(got)d results for %(sent)d inputs."),
+                transient=True,
+                code="engine_bad_response",
+                params={"got": len(outputs), "sent": len(items)},
+            )
+            for entry in entries:
+                entry.future.set_exception(error)
+            return
         offset = 0
-        for item in items:
-            item.future.set_result(results[offset : offset + len(item.inputs)])
-            offset += len(item.inputs)
+        for entry in entries:
+            batch_wait_ms = (started - entry.submitted_at) * 1000
+            entry.future.set_result(
+                BatchOutcome(outputs[offset : offset + len(entry.items)], round(batch_wait_ms, 1), round(engine_ms, 1))
+            )
+            offset += len(entry.items)
+
+
+def _record_batch(engine_name: str, size: int, engine_ms: float) -> None:
+    try:
+        from . import stats
+    except ImportError:
+        return
+    record = getattr(stats, "record_batch", None)
+    if record is None:
+        return
+    try:
+        record(engine_name, size, engine_ms)
+    except redis.exceptions.RedisError as exc:
+        logger.warning("Could not record a %s batch: %s", engine_name, exc)

@@ -1,9 +1,9 @@
 """Inference jobs and their outbox in the inference Redis.
 
-A job is one hash, ``redgx:job:{req_id}``, written before the submit returns 202
-and updated by the worker: status, timestamps, attempts, and at the end the result
-or the error. The hash expires REDGX_JOB_TTL_S after submission, and
-REDGX_RESULT_TTL_S after it reaches a final status.
+A job is one hash, ``redgx:job:{req_id}``, written and queued (queues.py) before the
+submit returns 202, and updated by the worker: status, timestamps, attempts, deliveries,
+timings, and at the end the result or the error. The hash expires REDGX_JOB_TTL_S after
+submission, and REDGX_RESULT_TTL_S after it reaches a final status.
 
 A job's error keeps, beside its English message, the message template and the values that
 fill it, so that ``readable_error`` can show the message in the reader's language.
@@ -16,12 +16,15 @@ import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 
+import redis.exceptions
 from django.conf import settings
-from django.utils.translation import gettext
-from redis.commands.core import Script
+from django.utils.translation import gettext, gettext_noop
 
 from apps.core.redis import inference_redis
 from apps.pubsub.events import publish_job_event
+
+from . import queues
+from .broker import send_wakeup
 
 logger = logging.getLogger(__name__)
 
@@ -35,29 +38,11 @@ class JobStatus(StrEnum):
 
 FINAL_STATUSES = {JobStatus.DONE, JobStatus.FAILED}
 
-# Sets a final status only once: a message delivered twice (a worker killed after
-# storing the result but before acknowledging) must not overwrite the outcome.
-# Returns 0, or the job's namespace and task when it wrote the status.
-_FINISH_SCRIPT = """
-local status = redis.call('HGET', KEYS[1], 'status')
-if not status or status == 'done' or status == 'failed' then
-  return 0
-end
-redis.call('HSET', KEYS[1], unpack(ARGV, 2))
-redis.call('EXPIRE', KEYS[1], ARGV[1])
-return redis.call('HMGET', KEYS[1], 'namespace', 'task')
-"""
-
-# Updates a job only if it exists and is not final, so a late retry cannot resurrect
-# an expired job or undo an outcome.
-_UPDATE_SCRIPT = """
-local status = redis.call('HGET', KEYS[1], 'status')
-if not status or status == 'done' or status == 'failed' then
-  return 0
-end
-redis.call('HSET', KEYS[1], unpack(ARGV))
-return 1
-"""
+CANCELLED_MESSAGE = gettext_noop("The request was cancelled.")
+EXPIRED_MESSAGE = gettext_noop("The request passed its deadline before an engine could run it.")
+DELIVERY_LIMIT_MESSAGE = gettext_noop(
+    "The request stopped %(count)d workers before they could finish it, so it will not run again."
+)
 
 
 @dataclass(frozen=True)
@@ -74,10 +59,18 @@ class Job:
     result: dict | None
     error: dict | None
     expires_at: float | None
+    deadline_at: float | None = None
+    # Times a worker took the job; more than attempts when a worker died holding it.
+    deliveries: int = 0
+    # Timing of the last delivery in milliseconds: submit to take, take to engine call,
+    # and the engine call itself. None until the worker records them.
+    queued_ms: float | None = None
+    batch_wait_ms: float | None = None
+    engine_ms: float | None = None
 
 
 def job_key(req_id: str) -> str:
-    return f"redgx:job:{req_id}"
+    return queues.job_key(req_id)
 
 
 def new_req_id() -> str:
@@ -88,28 +81,35 @@ def is_valid_req_id(text: str) -> bool:
     return len(text) == 32 and all(c in "0123456789abcdef" for c in text)
 
 
-def create_job(namespace: str, task: str, payload: dict) -> str:
-    req_id = new_req_id()
-    key = job_key(req_id)
-    pipeline = inference_redis().pipeline(transaction=True)
-    pipeline.hset(
-        key,
-        mapping={
-            "namespace": namespace,
-            "task": task,
-            "status": JobStatus.QUEUED,
-            "payload": json.dumps(payload, ensure_ascii=False),
-            "created_at": repr(time.time()),
-            "attempts": 0,
-        },
-    )
-    pipeline.expire(key, settings.REDGX_JOB_TTL_S)
-    pipeline.execute()
+def create_job(
+    namespace: str, task: str, payload: dict, *, req_id: str | None = None, deadline_at: float | None = None
+) -> str:
+    """Store and queue a job, then wake a worker; return its req_id.
+
+    Raises redis.exceptions.RedisError when the job could not be stored. A failed wake-up
+    is only logged: the job is queued, and the sweeper tops up wake-ups for queued jobs.
+    """
+    req_id = req_id or new_req_id()
+    now = time.time()
+    if deadline_at is None:
+        deadline_at = now + settings.REDGX_JOB_DEFAULT_DEADLINE_S
+    fields = {
+        "namespace": namespace,
+        "task": task,
+        "status": JobStatus.QUEUED,
+        "payload": json.dumps(payload, ensure_ascii=False),
+        "created_at": repr(now),
+        "deadline_at": repr(deadline_at),
+        "attempts": 0,
+        "retries": 0,
+        "deliveries": 0,
+    }
+    queues.enqueue(req_id, namespace, task, settings.REDGX_JOB_TTL_S, deadline_at, fields)
+    try:
+        send_wakeup(task)
+    except redis.exceptions.RedisError as exc:
+        logger.warning("Job %s is queued but its wake-up failed; the sweeper will send one: %s", req_id, exc)
     return req_id
-
-
-def delete_job(req_id: str) -> None:
-    inference_redis().delete(job_key(req_id))
 
 
 def get_job(req_id: str) -> Job | None:
@@ -133,30 +133,53 @@ def get_job(req_id: str) -> Job | None:
         result=json.loads(fields["result"]) if "result" in fields else None,
         error=json.loads(fields["error"]) if "error" in fields else None,
         expires_at=expire_ms / 1000 if expire_ms and expire_ms > 0 else None,
+        deadline_at=_float_or_none(fields.get("deadline_at")),
+        deliveries=int(fields.get("deliveries", 0)),
+        queued_ms=_float_or_none(fields.get("queued_ms")),
+        batch_wait_ms=_float_or_none(fields.get("batch_wait_ms")),
+        engine_ms=_float_or_none(fields.get("engine_ms")),
     )
 
 
-def mark_processing(req_id: str, attempt: int) -> bool:
-    """Record that a worker took the job; False if it is gone or already final."""
-    fields = {"status": JobStatus.PROCESSING, "attempts": attempt}
-    if attempt == 1:
-        fields["started_at"] = repr(time.time())
-    return bool(_run(_UPDATE_SCRIPT, req_id, [], fields))
+def complete_job(req_id: str, result: dict, *, token: str | None = None, timings: dict | None = None) -> bool:
+    """Store the result once; with ``token``, only while the job is still leased under it."""
+    fields = {"status": JobStatus.DONE, "result": json.dumps(result, separators=(",", ":")), **(timings or {})}
+    return _finish(req_id, token, fields)
 
 
-def mark_retrying(req_id: str, code: str, template: str, params: dict | None = None) -> None:
-    """Put the job back to queued with the reason of the failed attempt."""
-    error = json.dumps(_error(code, template, params))
-    _run(_UPDATE_SCRIPT, req_id, [], {"status": JobStatus.QUEUED, "last_error": error})
+def fail_job(
+    req_id: str,
+    code: str,
+    template: str,
+    params: dict | None = None,
+    *,
+    token: str | None = None,
+    timings: dict | None = None,
+) -> bool:
+    """Set the job failed; ``template`` is an English message marked with gettext_noop.
+
+    Without ``token`` this is the system's decision (cancel, deadline, delivery limit) and
+    wins over any attempt in flight; with it, only the current lease holder may fail the job.
+    """
+    fields = {"status": JobStatus.FAILED, "error": json.dumps(_error(code, template, params)), **(timings or {})}
+    return _finish(req_id, token, fields)
 
 
-def complete_job(req_id: str, result: dict) -> bool:
-    return _finish(req_id, {"status": JobStatus.DONE, "result": json.dumps(result, separators=(",", ":"))})
+def cancel_job(req_id: str, *, drop_result: bool = True) -> str | None:
+    """Cancel a job: "cancelled" if it was queued or processing, "dropped" if its result
+    was deleted, "final" if it had finished and ``drop_result`` is false, None if unknown.
 
-
-def fail_job(req_id: str, code: str, template: str, params: dict | None = None) -> bool:
-    """Set the job failed; ``template`` is an English message marked with gettext_noop."""
-    return _finish(req_id, {"status": JobStatus.FAILED, "error": json.dumps(_error(code, template, params))})
+    A processing job's lease token is cleared, so its in-flight result is discarded and a
+    batch that has not left yet skips it.
+    """
+    if fail_job(req_id, "cancelled", CANCELLED_MESSAGE):
+        return "cancelled"
+    if not inference_redis().exists(job_key(req_id)):
+        return None
+    if not drop_result:
+        return "final"
+    inference_redis().delete(job_key(req_id))
+    return "dropped"
 
 
 def last_error(req_id: str) -> dict | None:
@@ -164,28 +187,31 @@ def last_error(req_id: str) -> dict | None:
     return json.loads(raw) if raw else None
 
 
-def _finish(req_id: str, fields: dict) -> bool:
+def _finish(req_id: str, token: str | None, fields: dict) -> bool:
     fields = {**fields, "finished_at": repr(time.time())}
-    written = _run(_FINISH_SCRIPT, req_id, [settings.REDGX_RESULT_TTL_S], fields)
-    if not written:
+    written = queues.finish(req_id, token, settings.REDGX_RESULT_TTL_S, fields)
+    if written is None:
         return False
-    # Subscribers of the namespace's job events learn of the outcome without polling.
-    namespace, task = (value.decode() for value in written)
+    namespace, task = written
     # The event goes to every subscriber at once, so its message is in the default language.
     error = readable_error(json.loads(fields["error"])) if "error" in fields else None
     publish_job_event(namespace, req_id, task, fields["status"], error)
+    _record_outcome(task, namespace, fields["status"])
     return True
 
 
-_scripts: dict[str, Script] = {}
-
-
-def _run(script: str, req_id: str, leading_args: list, fields: dict) -> int:
-    # Script objects call EVALSHA and load the script only when Redis lacks it.
-    if script not in _scripts:
-        _scripts[script] = inference_redis().register_script(script)
-    flat = [item for pair in fields.items() for item in pair]
-    return _scripts[script](keys=[job_key(req_id)], args=[*leading_args, *flat])
+def _record_outcome(task: str, namespace: str, status: str) -> None:
+    try:
+        from . import stats
+    except ImportError:
+        return
+    record = getattr(stats, "record_outcome", None)
+    if record is None:
+        return
+    try:
+        record(task, namespace, status)
+    except redis.exceptions.RedisError as exc:
+        logger.warning("Could not record the %s outcome of a %s job: %s", status, task, exc)
 
 
 def _error(code: str, template: str, params: dict | None) -> dict:

@@ -58,7 +58,7 @@ class Quota:
             rate_per_s=float(pick("rate_per_s", "REDGX_RATE_PER_S")),
             burst=int(pick("burst", "REDGX_RATE_BURST")),
             max_request_bytes=int(pick("max_request_bytes", "REDGX_MAX_BODY_BYTES")),
-            max_queued_jobs=int(pick("max_queued_jobs", "REDGX_MAX_QUEUED_JOBS")),
+            max_queued_jobs=int(pick("max_queued_jobs", "REDGX_MAX_QUEUED_JOBS_PER_NAMESPACE")),
         )
 
 

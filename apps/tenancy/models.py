@@ -70,7 +70,10 @@ class QuotaPolicy(models.Model):
         null=True,
         blank=True,
         validators=[MinValueValidator(1)],
-        help_text=_("Inference jobs a key may have waiting at once. Empty: REDGX_MAX_QUEUED_JOBS."),
+        help_text=_(
+            "Waiting inference jobs per task in a namespace above which this key's submits get 429. "
+            "Empty: REDGX_MAX_QUEUED_JOBS_PER_NAMESPACE."
+        ),
     )
     is_default = models.BooleanField(
         _("default"), default=False, help_text=_("Applies to every key that has no policy of its own.")

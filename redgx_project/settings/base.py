@@ -44,10 +44,15 @@ INSTALLED_APPS = [
     "apps.adminapi",
     "apps.access",
     "axes",
+    "django_prometheus",
+    "apps.metrics",
 ]
 
 MIDDLEWARE = [
-    # First, so that it times and records every API request, including those rejected below it.
+    # First and last, so request counts and latencies include every other middleware.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "apps.metrics.middleware.MetricsMiddleware",
+    # Early, so that it times and records every API request, including those rejected below it.
     "apps.api.middleware.AccessMiddleware",
     "apps.api.middleware.ApiErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -62,8 +67,9 @@ MIDDLEWARE = [
     "apps.audit.middleware.AuditActorMiddleware",
     "apps.api.browser_middleware.MessageMiddlewareOutsideApi",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # Last, as django-axes requires: it turns a lockout into the lockout response.
+    # After authentication, as django-axes requires: it turns a lockout into the lockout response.
     "axes.middleware.AxesMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "redgx_project.urls"
@@ -229,14 +235,31 @@ REDGX_DRAMATIQ_NAMESPACE = env.str("REDGX_DRAMATIQ_NAMESPACE", default="redgx")
 REDGX_RESULT_TTL_S = env.int("REDGX_RESULT_TTL_S", default=3600)
 # A job that never finishes is dropped after this long, so the outbox cannot grow without bound.
 REDGX_JOB_TTL_S = env.int("REDGX_JOB_TTL_S", default=24 * 3600)
-REDGX_MAX_QUEUED_JOBS = env.int("REDGX_MAX_QUEUED_JOBS", default=10_000)
 REDGX_QUEUE_FULL_RETRY_AFTER_S = env.int("REDGX_QUEUE_FULL_RETRY_AFTER_S", default=5)
-REDGX_JOB_MAX_RETRIES = env.int("REDGX_JOB_MAX_RETRIES", default=5)
+# Attempts count engine calls, and a transient error (timeout, 429, 5xx) spends one.
+# Deliveries count how often a worker took the job. A worker killed or stuck mid-call
+# spends no attempt, but its lease expires. After REDGX_JOB_MAX_DELIVERIES expired
+# leases the job ends failed with code delivery_limit, so it cannot loop forever.
+REDGX_JOB_MAX_ATTEMPTS = env.int("REDGX_JOB_MAX_ATTEMPTS", default=6)
+REDGX_JOB_MAX_DELIVERIES = env.int("REDGX_JOB_MAX_DELIVERIES", default=5)
+# Retry backoff: full jitter, uniform in [0, min(max, min * 2**(attempt - 1))].
 REDGX_JOB_MIN_BACKOFF_MS = env.int("REDGX_JOB_MIN_BACKOFF_MS", default=500)
 REDGX_JOB_MAX_BACKOFF_MS = env.int("REDGX_JOB_MAX_BACKOFF_MS", default=30_000)
-# A worker silent this long counts as dead, and its unacknowledged messages go back to
-# the queue. Keep it above the longest engine call: a worker whose threads are all busy
-# sends no heartbeat, and a live worker taken for dead makes its jobs run twice.
+# Deadline of a job whose submit names none; a job past it is never sent to an engine.
+REDGX_JOB_DEFAULT_DEADLINE_S = env.int("REDGX_JOB_DEFAULT_DEADLINE_S", default=3600)
+# A lease covers one engine call: the engine's timeout_s for each request the client
+# splits the call into, plus this margin. A worker that holds a job past its lease loses
+# it to the sweeper, and its late result is discarded.
+REDGX_JOB_LEASE_MARGIN_S = env.float("REDGX_JOB_LEASE_MARGIN_S", default=10.0)
+# How often each worker process renews the leases of jobs waiting in its batcher, looks
+# for expired leases and deadlines (one process at a time), and checks the registry version.
+REDGX_SWEEP_INTERVAL_S = env.float("REDGX_SWEEP_INTERVAL_S", default=1.0)
+# Circuit breaker per engine: this many transient failures in a row open it, and while it
+# is open one worker probes GET /health every REDGX_ENGINE_PROBE_INTERVAL_S.
+REDGX_ENGINE_FAILURE_THRESHOLD = env.int("REDGX_ENGINE_FAILURE_THRESHOLD", default=5)
+REDGX_ENGINE_PROBE_INTERVAL_S = env.float("REDGX_ENGINE_PROBE_INTERVAL_S", default=5.0)
+# Dramatiq carries only wake-up messages; the jobs themselves live in our own Redis lists.
+# A worker silent this long counts as dead, and Dramatiq sends its unacknowledged wake-ups again.
 REDGX_WORKER_HEARTBEAT_TIMEOUT_MS = env.int("REDGX_WORKER_HEARTBEAT_TIMEOUT_MS", default=60_000)
 # How many broker commands in a million also look for dead workers (Dramatiq's default: 1000).
 REDGX_BROKER_MAINTENANCE_CHANCE = env.int("REDGX_BROKER_MAINTENANCE_CHANCE", default=1000)
@@ -244,12 +267,60 @@ REDGX_BROKER_MAINTENANCE_CHANCE = env.int("REDGX_BROKER_MAINTENANCE_CHANCE", def
 REDGX_EMBED_MAX_INPUTS = env.int("REDGX_EMBED_MAX_INPUTS", default=256)
 REDGX_EMBED_MAX_INPUT_CHARS = env.int("REDGX_EMBED_MAX_INPUT_CHARS", default=8192)
 
-# The embedding engine. Any server that speaks TEI's POST /embed works here.
+# Engines used when the registry (admin, Inference > Engine endpoints) has no enabled
+# endpoint for a task; an empty URL means the task has no engine until one is registered.
+# A call goes out when batch_size items have gathered or max_wait_ms after the first of
+# them, and at once while the engine has no call in flight.
+# embed: any server with TEI's POST /embed, such as TEI itself.
 REDGX_EMBED_ENGINE_URL = env.str("REDGX_EMBED_ENGINE_URL", default="http://127.0.0.1:8081")
 REDGX_EMBED_BATCH_SIZE = env.int("REDGX_EMBED_BATCH_SIZE", default=32)
 REDGX_EMBED_MAX_WAIT_MS = env.int("REDGX_EMBED_MAX_WAIT_MS", default=20)
 REDGX_EMBED_TIMEOUT_S = env.float("REDGX_EMBED_TIMEOUT_S", default=30.0)
 REDGX_EMBED_MAX_CONCURRENT_CALLS = env.int("REDGX_EMBED_MAX_CONCURRENT_CALLS", default=2)
+# generate: an OpenAI-compatible server such as vLLM; protocol openai_completions or openai_chat.
+REDGX_GENERATE_ENGINE_URL = env.str("REDGX_GENERATE_ENGINE_URL", default="")
+REDGX_GENERATE_ENGINE_PROTOCOL = env.str("REDGX_GENERATE_ENGINE_PROTOCOL", default="openai_completions")
+REDGX_GENERATE_MODEL = env.str("REDGX_GENERATE_MODEL", default="")
+REDGX_GENERATE_BATCH_SIZE = env.int("REDGX_GENERATE_BATCH_SIZE", default=16)
+REDGX_GENERATE_MAX_WAIT_MS = env.int("REDGX_GENERATE_MAX_WAIT_MS", default=20)
+REDGX_GENERATE_TIMEOUT_S = env.float("REDGX_GENERATE_TIMEOUT_S", default=120.0)
+REDGX_GENERATE_MAX_CONCURRENT_CALLS = env.int("REDGX_GENERATE_MAX_CONCURRENT_CALLS", default=8)
+# translate: RedGX's own JSON protocol (POST /translate).
+REDGX_TRANSLATE_ENGINE_URL = env.str("REDGX_TRANSLATE_ENGINE_URL", default="")
+REDGX_TRANSLATE_BATCH_SIZE = env.int("REDGX_TRANSLATE_BATCH_SIZE", default=16)
+REDGX_TRANSLATE_MAX_WAIT_MS = env.int("REDGX_TRANSLATE_MAX_WAIT_MS", default=20)
+REDGX_TRANSLATE_TIMEOUT_S = env.float("REDGX_TRANSLATE_TIMEOUT_S", default=60.0)
+REDGX_TRANSLATE_MAX_CONCURRENT_CALLS = env.int("REDGX_TRANSLATE_MAX_CONCURRENT_CALLS", default=2)
+# stt: OpenAI-style POST /v1/audio/transcriptions, one file per call.
+REDGX_STT_ENGINE_URL = env.str("REDGX_STT_ENGINE_URL", default="")
+REDGX_STT_MODEL = env.str("REDGX_STT_MODEL", default="")
+REDGX_STT_TIMEOUT_S = env.float("REDGX_STT_TIMEOUT_S", default=300.0)
+REDGX_STT_MAX_CONCURRENT_CALLS = env.int("REDGX_STT_MAX_CONCURRENT_CALLS", default=4)
+# ocr: RedGX's own JSON protocol (POST /ocr), one document per call.
+REDGX_OCR_ENGINE_URL = env.str("REDGX_OCR_ENGINE_URL", default="")
+REDGX_OCR_TIMEOUT_S = env.float("REDGX_OCR_TIMEOUT_S", default=120.0)
+REDGX_OCR_MAX_CONCURRENT_CALLS = env.int("REDGX_OCR_MAX_CONCURRENT_CALLS", default=4)
+# Seconds to wait for an engine's TCP connection, for every task's default engine.
+REDGX_ENGINE_CONNECT_TIMEOUT_S = env.float("REDGX_ENGINE_CONNECT_TIMEOUT_S", default=5.0)
+
+# Inference task limits. Past a size limit the submit answers 413 naming the field.
+# generate: characters of the prompt or of all messages together, messages per chat,
+# and the highest max_tokens a request may ask for.
+REDGX_GENERATE_MAX_PROMPT_CHARS = env.int("REDGX_GENERATE_MAX_PROMPT_CHARS", default=32_768)
+REDGX_GENERATE_MAX_MESSAGES = env.int("REDGX_GENERATE_MAX_MESSAGES", default=64)
+REDGX_GENERATE_MAX_TOKENS = env.int("REDGX_GENERATE_MAX_TOKENS", default=4096)
+# max_tokens for a request that leaves it out (vLLM's own default for completions is 16).
+REDGX_GENERATE_DEFAULT_MAX_TOKENS = env.int("REDGX_GENERATE_DEFAULT_MAX_TOKENS", default=256)
+REDGX_TRANSLATE_MAX_TEXTS = env.int("REDGX_TRANSLATE_MAX_TEXTS", default=128)
+REDGX_TRANSLATE_MAX_TEXT_CHARS = env.int("REDGX_TRANSLATE_MAX_TEXT_CHARS", default=5000)
+# Decoded bytes of one audio file or document. A base64 JSON body is also bound by
+# REDGX_MAX_BODY_BYTES, so large files go as multipart uploads. 25 MiB is OpenAI's own
+# limit for /v1/audio/transcriptions.
+REDGX_STT_MAX_AUDIO_BYTES = env.int("REDGX_STT_MAX_AUDIO_BYTES", default=25 * 1024 * 1024)
+REDGX_OCR_MAX_DOCUMENT_BYTES = env.int("REDGX_OCR_MAX_DOCUMENT_BYTES", default=20 * 1024 * 1024)
+# Largest JSON body the worker sends to a TEI engine in one /embed call. TEI's
+# --payload-limit defaults to 2,000,000 bytes; set this to the engine's value.
+REDGX_TEI_PAYLOAD_LIMIT_BYTES = env.int("REDGX_TEI_PAYLOAD_LIMIT_BYTES", default=2_000_000)
 
 # Pub/Sub: publish over REST, subscribe over WebSocket (docs/pubsub.md). WebSocket clients
 # connect to a separate ASGI process (uvicorn), because the REST API stays on gunicorn.
@@ -324,6 +395,42 @@ REDGX_ACCESS_RETENTION_DAYS = env.int("REDGX_ACCESS_RETENTION_DAYS", default=90)
 REDGX_WS_CLIENTS_HEARTBEAT_S = env.float("REDGX_WS_CLIENTS_HEARTBEAT_S", default=5.0)
 # The admin API's clients view lists keys seen within this many seconds.
 REDGX_CLIENTS_RECENT_S = env.int("REDGX_CLIENTS_RECENT_S", default=300)
+
+# Inference API. Jobs waiting per task and per namespace (an API key's quota policy may
+# set its own namespace limit); past a limit a submit answers 429 queue_full.
+REDGX_MAX_QUEUED_JOBS_PER_TASK = env.int("REDGX_MAX_QUEUED_JOBS_PER_TASK", default=10_000)
+REDGX_MAX_QUEUED_JOBS_PER_NAMESPACE = env.int("REDGX_MAX_QUEUED_JOBS_PER_NAMESPACE", default=2_000)
+# Fraction of the inference Redis's maxmemory above which submits answer 503
+# inference_redis_full. Not checked when the server has no maxmemory.
+REDGX_INFERENCE_MEMORY_HIGH_WATER = env.float("REDGX_INFERENCE_MEMORY_HIGH_WATER", default=0.9)
+# Highest deadline_s a submit may ask for, in seconds.
+REDGX_JOB_MAX_DEADLINE_S = env.int("REDGX_JOB_MAX_DEADLINE_S", default=24 * 3600)
+# Longest ?wait= of a status request, in seconds. A waiting request holds a web thread
+# and a blocking slot, so keep it well under gunicorn's 60 s worker timeout.
+REDGX_MAX_WAIT_S = env.int("REDGX_MAX_WAIT_S", default=20)
+# How long an Idempotency-Key returns the req_id of its first submit, in seconds.
+REDGX_IDEMPOTENCY_TTL_S = env.int("REDGX_IDEMPOTENCY_TTL_S", default=24 * 3600)
+
+# Inference counters (job outcomes, engine batches, rejections, queue depths) are kept
+# this long, in 5 s buckets, for the metrics API and the admin dashboard's charts.
+REDGX_STATS_RETENTION_S = env.int("REDGX_STATS_RETENTION_S", default=3600)
+
+# Prometheus metrics (apps/metrics, docs/operations.md). GET /metrics of the web process
+# answers only requests sent straight from these networks (addresses or CIDR blocks) and
+# 404 to anyone else, including every request forwarded by a proxy.
+REDGX_METRICS_ALLOWED_NETWORKS = env.list("REDGX_METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"])
+# Where a worker started with apps.metrics.worker serves its metrics.
+REDGX_WORKER_METRICS_HOST = env.str("REDGX_WORKER_METRICS_HOST", default="127.0.0.1")
+REDGX_WORKER_METRICS_PORT = env.int("REDGX_WORKER_METRICS_PORT", default=9191)
+PROMETHEUS_EXPORT_MIGRATIONS = False
+# django-prometheus's database backends are Django's own plus query counters and timings.
+_PROMETHEUS_DB_ENGINES = {
+    "django.db.backends.postgresql": "django_prometheus.db.backends.postgresql",
+    "django.db.backends.sqlite3": "django_prometheus.db.backends.sqlite3",
+}
+DATABASES["default"]["ENGINE"] = _PROMETHEUS_DB_ENGINES.get(
+    DATABASES["default"]["ENGINE"], DATABASES["default"]["ENGINE"]
+)
 
 LOGGING = {
     "version": 1,
