@@ -92,7 +92,8 @@ class StopRequested(Exception):
 class Variant:
     name: str
     description: str
-    # "{port}" in an argument or an environment value is replaced by the server's port.
+    # "{port}" in an argument or an environment value is replaced by the server's port, and
+    # "{log_dir}" in an environment value by the directory of the server logs.
     argv: tuple[str, ...]
     env: dict[str, str] = field(default_factory=dict)
     method: str = "GET"
@@ -117,7 +118,13 @@ def gunicorn_variant(name: str, worker_class: str, workers: int, threads: int, m
             "redgx_project.wsgi:application",
         ),
         # gunicorn replaces the sync worker with gthread when threads > 1, so sync runs get 1.
-        env={"WEB_CONCURRENCY": str(workers), "WEB_THREADS": str(threads), "PORT": "{port}"},
+        # The Procfile's web process keeps Prometheus metrics in files, one directory per server.
+        env={
+            "WEB_CONCURRENCY": str(workers),
+            "WEB_THREADS": str(threads),
+            "PORT": "{port}",
+            "PROMETHEUS_MULTIPROC_DIR": "{log_dir}/prometheus-{port}",
+        },
         method=method,
         expected_log=f"Using worker: {worker_class}",
     )
@@ -325,7 +332,15 @@ class Server:
 
     def start(self) -> None:
         argv = [argument.replace("{port}", str(self.port)) for argument in self.variant.argv]
-        env = bench_env({name: value.replace("{port}", str(self.port)) for name, value in self.variant.env.items()})
+        env = bench_env(
+            {
+                name: value.replace("{port}", str(self.port)).replace("{log_dir}", str(self.log_path.parent))
+                for name, value in self.variant.env.items()
+            }
+        )
+        if env.get("PROMETHEUS_MULTIPROC_DIR"):
+            # Each server gets an empty directory, as prometheus_client's multiprocess mode requires.
+            Path(env["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=False)
         logger.info("Starting %s on 127.0.0.1:%d", self.variant.name, self.port)
         with self.log_path.open("w") as log:
             self.process = subprocess.Popen(
