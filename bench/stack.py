@@ -1,0 +1,276 @@
+"""Start the RedGX processes and the reference engine for the benches, and drive wrk with a body.
+
+The web server, the Dramatiq worker and the MiniLM engine run as process groups on 127.0.0.1
+through bench.serving.Server, so they are stopped as a whole when a bench ends. The settings
+and databases are those of bench/serving.py (REDGX_BENCH_* variables).
+"""
+
+import contextlib
+import http.client
+import json
+import logging
+import os
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import psutil
+
+from bench import serving
+from bench.serving import REPO, VENV_BIN, BenchError, Server, Variant
+
+logger = logging.getLogger("bench.stack")
+
+ENGINE_PYTHON = REPO / ".venv-engine" / "bin" / "python"
+MINILM_SERVER = REPO / "deploy" / "engines" / "minilm" / "server.py"
+ENGINE_START_TIMEOUT_S = 120
+WORKER_READY_LOG = "is ready for action"
+WORKER_START_TIMEOUT_S = 60
+
+
+def web_variant(name: str = "web", workers: int = 2, threads: int = 8, env: dict[str, str] | None = None) -> Variant:
+    """Return gunicorn gthread as deployed (deploy/gunicorn.conf.py), with extra settings in env."""
+    variant = serving.gunicorn_variant(name, "gthread", workers=workers, threads=threads)
+    return replace(variant, env={**variant.env, **(env or {})})
+
+
+def worker_variant(engine_url: str, env: dict[str, str] | None = None, threads: int = 64) -> Variant:
+    """Return the Procfile's inference worker: one Dramatiq process, its own metrics directory.
+
+    apps.metrics.worker is left out: its exporter binds a fixed port (9191), which a bench
+    that runs next to a live stack must not take.
+    """
+    return Variant(
+        name="worker",
+        description=f"dramatiq apps.inference.worker, 1 process x {threads} threads",
+        argv=(str(VENV_BIN / "dramatiq"), "apps.inference.worker", "--processes", "1", "--threads", str(threads)),
+        env={
+            "REDGX_EMBED_ENGINE_URL": engine_url,
+            "dramatiq_worker_timeout": "100",
+            "PROMETHEUS_MULTIPROC_DIR": "{log_dir}/prometheus-worker-{port}",
+            **(env or {}),
+        },
+    )
+
+
+def minilm_variant(port_env: dict[str, str] | None = None) -> Variant:
+    return Variant(
+        name="minilm",
+        description="deploy/engines/minilm/server.py in .venv-engine (all-MiniLM-L6-v2, CPU, 2 torch threads)",
+        argv=(str(ENGINE_PYTHON), str(MINILM_SERVER)),
+        env={"ENGINE_HOST": "127.0.0.1", "ENGINE_PORT": "{port}", "ENGINE_LOG_LEVEL": "WARNING", **(port_env or {})},
+    )
+
+
+def start_web(work_dir: Path, variant: Variant | None = None) -> Server:
+    server = Server(variant or web_variant(), work_dir, round_number=1)
+    server.start()
+    try:
+        server.wait_until_listening()
+        server.check_expected_log()
+    except BenchError:
+        server.stop()
+        raise
+    return server
+
+
+def start_worker(work_dir: Path, variant: Variant) -> Server:
+    """Start the worker and wait until Dramatiq logs that it is ready."""
+    server = Server(variant, work_dir, round_number=1)
+    server.start()
+    deadline = time.monotonic() + WORKER_START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise BenchError(f"The worker exited with {server.process.returncode}: {server.log_tail()}")
+        if WORKER_READY_LOG in server.log_path.read_text():
+            return server
+        time.sleep(0.2)
+    server.stop()
+    raise BenchError(f"The worker was not ready within {WORKER_START_TIMEOUT_S} s: {server.log_tail()}")
+
+
+def start_minilm(work_dir: Path, env: dict[str, str] | None = None) -> Server:
+    """Start the reference engine and wait until /health answers 200 (the model is loaded)."""
+    if not ENGINE_PYTHON.exists():
+        raise BenchError(f"{ENGINE_PYTHON} is missing. Create the engine venv with 'make engine-venv'.")
+    server = Server(minilm_variant(env), work_dir, round_number=1)
+    server.start()
+    deadline = time.monotonic() + ENGINE_START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise BenchError(f"The engine exited with {server.process.returncode}: {server.log_tail()}")
+        with contextlib.suppress(OSError):
+            connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+            try:
+                connection.request("GET", "/health")
+                if connection.getresponse().status == 200:
+                    return server
+            finally:
+                connection.close()
+        time.sleep(0.5)
+    server.stop()
+    raise BenchError(f"The engine did not load within {ENGINE_START_TIMEOUT_S} s: {server.log_tail()}")
+
+
+# --- wrk with a request body ---------------------------------------------------------------------
+
+
+def wrk_script(method: str, body: str | None = None, headers: dict[str, str] | None = None) -> str:
+    """Return a wrk Lua script that sends every request with this method, body and headers."""
+    lines = [f'wrk.method = "{method}"']
+    if body is not None:
+        # A Lua long string takes the JSON as it is, quotes included.
+        lines.append(f"wrk.body = [==[{body}]==]")
+        lines.append('wrk.headers["Content-Type"] = "application/json"')
+    for name, value in (headers or {}).items():
+        lines.append(f'wrk.headers["{name}"] = "{value}"')
+    return "\n".join(lines) + "\n"
+
+
+# wrk's summary() hook prints the count of each status, which the default report leaves out.
+STATUS_COUNT_SCRIPT = """
+local statuses = {}
+local threads = {}
+function setup(thread)
+  table.insert(threads, thread)
+end
+function init(args)
+  statuses = {}
+end
+function response(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+end
+function done(summary, latency, requests)
+  local totals = {}
+  for _, thread in ipairs(threads) do
+    local counts = thread:get("statuses")
+    for status, count in pairs(counts) do
+      totals[status] = (totals[status] or 0) + count
+    end
+  end
+  for status, count in pairs(totals) do
+    io.write(string.format("status %d %d\\n", status, count))
+  end
+end
+"""
+
+
+@dataclass
+class LoadRun:
+    """One wrk run and the server CPU it cost."""
+
+    name: str
+    requests_per_s: float
+    requests: int
+    p50_ms: float
+    p99_ms: float
+    non_2xx: int
+    socket_errors: int
+    server_cpu_us_per_request: float | None
+    load_average: float
+    statuses: dict[int, int]
+
+
+def run_wrk(
+    name: str,
+    url: str,
+    api_key: str,
+    script: str,
+    work_dir: Path,
+    duration_s: int,
+    connections: int,
+    server_pids: list[int],
+    count_statuses: bool = False,
+) -> LoadRun:
+    """Run wrk against url with the script and return its figures; server_pids are the process trees to time."""
+    script_path = work_dir / f"{name}.lua"
+    script_path.write_text(script + (STATUS_COUNT_SCRIPT if count_statuses else ""))
+    argv = serving.wrk_argv(url, api_key, duration_s, connections, script_path)
+    cpu_before = sum(serving.process_tree_cpu_s(pid) for pid in server_pids)
+    output = serving.run_wrk(argv, duration_s)
+    cpu_s = sum(serving.process_tree_cpu_s(pid) for pid in server_pids) - cpu_before
+    result = serving.Result(Variant(name, name, ()), 1)
+    serving.parse_wrk(output, result)
+    statuses = {}
+    for line in output.splitlines():
+        if line.startswith("status "):
+            _, status, count = line.split()
+            statuses[int(status)] = int(count)
+    return LoadRun(
+        name=name,
+        requests_per_s=result.requests_per_s,
+        requests=result.requests,
+        p50_ms=result.p50_ms,
+        p99_ms=result.p99_ms,
+        non_2xx=result.non_2xx,
+        socket_errors=result.socket_errors,
+        server_cpu_us_per_request=cpu_s / result.requests * 1e6 if result.requests else None,
+        load_average=os.getloadavg()[0],
+        statuses=statuses,
+    )
+
+
+def format_load_runs(runs: list[LoadRun], unit_per_request: dict[str, int] | None = None) -> str:
+    lines = [
+        "| run | req/s | p50 ms | p99 ms | non-2xx | socket errors | server CPU µs/req | load avg |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for run in runs:
+        cpu = "—" if run.server_cpu_us_per_request is None else f"{run.server_cpu_us_per_request:,.0f}"
+        lines.append(
+            f"| {run.name} | {run.requests_per_s:,.0f} | {run.p50_ms:.1f} | {run.p99_ms:.1f} | {run.non_2xx} "
+            f"| {run.socket_errors} | {cpu} | {run.load_average:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+# --- processes -----------------------------------------------------------------------------------
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Return the resident memory in MiB of a process and its descendants."""
+    total = 0
+    with contextlib.suppress(psutil.NoSuchProcess):
+        root = psutil.Process(pid)
+        for process in [root, *root.children(recursive=True)]:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                total += process.memory_info().rss
+    return total / 2**20
+
+
+def tree_open_files_and_sockets(pid: int) -> tuple[int, int]:
+    """Return the open file descriptors and the TCP connections of a process and its descendants."""
+    descriptors, sockets = 0, 0
+    with contextlib.suppress(psutil.NoSuchProcess):
+        root = psutil.Process(pid)
+        for process in [root, *root.children(recursive=True)]:
+            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                descriptors += process.num_fds()
+                sockets += len(process.net_connections(kind="tcp"))
+    return descriptors, sockets
+
+
+def api_request(port: int, method: str, path: str, api_key: str, body=None, timeout: float = 30) -> tuple[int, dict]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    headers = {"X-API-Key": api_key, "Content-Type": "application/json"}
+    try:
+        connection.request(method, path, body=None if body is None else json.dumps(body), headers=headers)
+        response = connection.getresponse()
+        payload = response.read()
+    finally:
+        connection.close()
+    return response.status, json.loads(payload) if payload else {}
+
+
+def prepare(work_prefix: str) -> tuple[str, Path]:
+    """Check the tools, migrate the bench database, create a key; return the key and a work directory."""
+    serving.check_tools()
+    serving.prepare_database()
+    api_key = serving.create_bench_key()
+    return api_key, Path(tempfile.mkdtemp(prefix=work_prefix))
+
+
+def header_lines() -> list[str]:
+    lines = serving.describe_machine()
+    return [lines[0], f"code: {serving.describe_code()}", *lines[1:]]
