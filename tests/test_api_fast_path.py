@@ -1,7 +1,11 @@
-"""API requests skip the browser-only middleware and negotiate JSON without parsing Accept."""
+"""The API fast path: no browser middleware, JSON without Accept parsing, reused serializer fields."""
+
+import threading
 
 import pytest
 from django.test import Client
+
+from apps.api.fields import StrictIntegerField, StrictSerializer
 
 KV = "/api/v1/ns/alpha/kv/item"
 
@@ -68,3 +72,58 @@ def test_unknown_format_parameter_is_404(owner):
 
     assert response.status_code == 404
     assert response.json()["ok"] is False
+
+
+class CountArguments(StrictSerializer):
+    count = StrictIntegerField()
+
+
+def test_reused_fields_read_the_new_context():
+    from_query = CountArguments(data={"count": "5"}, context={"from_query": True})
+    assert from_query.is_valid()
+    assert from_query.validated_data == {"count": 5}
+
+    from_body = CountArguments(data={"count": "5"}, context={"from_query": False})
+    assert not from_body.is_valid()
+    assert "count" in from_body.errors
+
+    assert from_body.fields is from_query.fields
+    assert from_body.fields["count"].parent is from_body
+
+
+def test_fields_are_not_shared_across_threads():
+    fields_by_thread = []
+
+    def validate():
+        serializer = CountArguments(data={"count": 1})
+        assert serializer.is_valid()
+        fields_by_thread.append(serializer.fields)
+
+    threads = [threading.Thread(target=validate) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(fields_by_thread) == 2
+    assert fields_by_thread[0] is not fields_by_thread[1]
+
+
+def test_pipeline_validates_each_operation_with_its_own_arguments(owner):
+    response = owner.post(
+        "/api/v1/ns/alpha/pipeline",
+        {
+            "operations": [
+                {"area": "kv", "op": "set", "key": "a", "args": {"value": "1"}},
+                {"area": "kv", "op": "set", "key": "b", "args": {"value": 2}},
+                {"area": "kv", "op": "incr", "key": "a", "args": {"by": 2}},
+                {"area": "kv", "op": "incr", "key": "a", "args": {"by": "2"}},
+            ]
+        },
+    )
+
+    results = response.json()["data"]["results"]
+    assert [result["ok"] for result in results] == [True, False, True, False]
+    assert results[1]["error"]["code"] == "invalid"
+    assert results[2]["data"]["value"] == 3
+    assert results[3]["error"]["code"] == "invalid"
