@@ -130,7 +130,8 @@ def wrk_script(method: str, body: str | None = None, headers: dict[str, str] | N
 
 # wrk's summary() hook prints the count of each status, which the default report leaves out.
 STATUS_COUNT_SCRIPT = """
-local statuses = {}
+-- A global, so that done() can read each thread's table with thread:get().
+statuses = {}
 local threads = {}
 function setup(thread)
   table.insert(threads, thread)
@@ -274,3 +275,34 @@ def prepare(work_prefix: str) -> tuple[str, Path]:
 def header_lines() -> list[str]:
     lines = serving.describe_machine()
     return [lines[0], f"code: {serving.describe_code()}", *lines[1:]]
+
+
+def redis_commands_per_request(
+    port: int, api_key: str, method: str, path: str, body=None, requests: int = 200, statuses=(200, 202)
+) -> dict[str, float]:
+    """Send requests one at a time and return the Redis commands per request, by command name.
+
+    The counts come from INFO commandstats of the bench's data Redis, so they include the
+    inference Redis only when both are databases of the same server, as in the default setup.
+    Background work of the server (key usage flushes, metrics) adds to them.
+    """
+    client = serving.redis.Redis.from_url(serving.BENCH_ENV["REDGX_DATA_REDIS_URL"])
+    before = client.info("commandstats")
+    for _ in range(requests):
+        status, reply = api_request(port, method, path, api_key, body)
+        if status not in statuses:
+            raise BenchError(f"{method} {path} returned {status} while counting Redis commands: {str(reply)[:300]}")
+    after = client.info("commandstats")
+    counts = {}
+    for name, stats in after.items():
+        calls = stats["calls"] - before.get(name, {}).get("calls", 0)
+        # INFO itself is the one call this function adds.
+        if calls and name != "cmdstat_info":
+            counts[name.removeprefix("cmdstat_")] = calls / requests
+    return dict(sorted(counts.items(), key=lambda item: -item[1]))
+
+
+def format_commands(counts: dict[str, float]) -> str:
+    total = sum(counts.values())
+    listed = ", ".join(f"{name} {count:.2f}" for name, count in counts.items() if count >= 0.01)
+    return f"{total:.2f} commands per request ({listed})"
