@@ -1,0 +1,321 @@
+"""Measure embed batching through the gateway against the MiniLM engine called directly.
+
+Run it with `.venv/bin/python -m bench.batching`. It starts the reference engine
+(deploy/engines/minilm/server.py in .venv-engine) on 127.0.0.1 and then measures:
+
+1. direct: the engine alone, swept over batch sizes with bench/engine_tuning.py at 2 concurrent
+   calls (the worker's default REDGX_EMBED_MAX_CONCURRENT_CALLS), then the best batch size
+   again with all sentences.
+2. gateway: 2,000 single-sentence embed requests from 64 concurrent clients through gunicorn
+   (gthread 2 x 8) and one Dramatiq worker, with the configured batch_size and max_wait_ms.
+   Each client submits, waits for its job's final-status event on the namespace's `$jobs`
+   Redis channel (the event the WebSocket push and the long-poll use), and submits the next.
+3. gateway, batch_size 1: the same with one sentence per engine call.
+4. idle: single requests on the idle gateway, one at a time, time from submit to the done
+   event, against the job's engine time + max_wait_ms + 20 ms.
+
+After each gateway run every job is read back through the API and must be `done` with a
+384-dimension vector. Targets: gateway sentences/s at least 90% of direct best-batch.
+The exit status is 1 on a failure, 2 if a target was missed.
+"""
+
+import argparse
+import json
+import logging
+import os
+import statistics
+import sys
+import threading
+import time
+from types import SimpleNamespace
+
+from bench import engine_tuning, serving, stack
+from bench.serving import BenchError
+
+NAMESPACE = serving.NAMESPACE
+EMBED_PATH = f"/api/v1/ns/{NAMESPACE}/gpu/embed"
+# apps.pubsub.names.redis_channel(NAMESPACE, "$jobs"), on the data Redis.
+JOB_EVENTS_CHANNEL = f"ns:{NAMESPACE}:$jobs"
+DIMENSIONS = 384
+MIN_GATEWAY_SHARE = 0.9
+IDLE_MARGIN_MS = 20
+FINAL_STATUSES = {"done", "failed", "cancelled"}
+JOB_TIMEOUT_S = 120
+EXIT_TARGET_MISSED = 2
+
+logger = logging.getLogger("bench.batching")
+
+
+class JobEvents(threading.Thread):
+    """Collects final-status events from the $jobs channel: req_id -> (status, time.monotonic())."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        client = serving.redis.Redis.from_url(serving.BENCH_ENV["REDGX_DATA_REDIS_URL"])
+        self.pubsub = client.pubsub(ignore_subscribe_messages=True)
+        self.pubsub.subscribe(JOB_EVENTS_CHANNEL)
+        self.final: dict[str, tuple[str, float]] = {}
+        self.condition = threading.Condition()
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            message = self.pubsub.get_message(timeout=0.5)
+            if message is None:
+                continue
+            received = time.monotonic()
+            try:
+                event = json.loads(message["data"])
+            except (TypeError, ValueError):
+                continue
+            if event.get("status") in FINAL_STATUSES:
+                with self.condition:
+                    self.final[event["req_id"]] = (event["status"], received)
+                    self.condition.notify_all()
+
+    def wait_for(self, req_id: str, timeout_s: float) -> tuple[str, float]:
+        deadline = time.monotonic() + timeout_s
+        with self.condition:
+            while req_id not in self.final:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise BenchError(f"Job {req_id} reached no final status within {timeout_s} s")
+                self.condition.wait(remaining)
+            return self.final[req_id]
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.join(timeout=2)
+        self.pubsub.close()
+
+
+def submit(port: int, api_key: str, sentence: str) -> str:
+    status, body = stack.api_request(port, "POST", EMBED_PATH, api_key, {"inputs": sentence})
+    if status != 202:
+        raise BenchError(f"Submit returned {status}: {str(body)[:300]}")
+    return body["data"]["req_id"]
+
+
+def check_jobs(port: int, api_key: str, req_ids: list[str]) -> dict:
+    """Read every job through the API; raise unless all are done with one vector. Return the timings."""
+    timings = {"engine_ms": [], "batch_wait_ms": [], "total_ms": []}
+    for req_id in req_ids:
+        status, body = stack.api_request(port, "GET", f"{EMBED_PATH}/{req_id}", api_key)
+        data = body.get("data", {})
+        vectors = data.get("vectors") or []
+        if status != 200 or data.get("status") != "done" or len(vectors) != 1 or len(vectors[0]) != DIMENSIONS:
+            raise BenchError(f"Job {req_id} is not done with one {DIMENSIONS}-dimension vector: {str(body)[:300]}")
+        for name in timings:
+            if data["timing"].get(name) is not None:
+                timings[name].append(data["timing"][name])
+    return timings
+
+
+def run_clients(port: int, api_key: str, sentences: list[str], clients: int, events: JobEvents) -> dict:
+    """Send every sentence as its own job from `clients` threads; return the wall time and req_ids."""
+    pending = iter(enumerate(sentences))
+    lock = threading.Lock()
+    req_ids: list[str] = [""] * len(sentences)
+    latencies_ms: list[float] = []
+    failures: list[str] = []
+
+    def client() -> None:
+        while not failures:
+            with lock:
+                item = next(pending, None)
+            if item is None:
+                return
+            index, sentence = item
+            try:
+                started = time.monotonic()
+                req_id = submit(port, api_key, sentence)
+                status, finished = events.wait_for(req_id, JOB_TIMEOUT_S)
+            except (BenchError, OSError) as exc:
+                failures.append(str(exc))
+                return
+            if status != "done":
+                failures.append(f"Job {req_id} ended {status}")
+                return
+            with lock:
+                req_ids[index] = req_id
+                latencies_ms.append((finished - started) * 1000)
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seconds = time.monotonic() - started
+    if failures:
+        raise BenchError(f"{len(failures)} client(s) failed, the first: {failures[0]}")
+    return {"seconds": seconds, "req_ids": req_ids, "latencies_ms": latencies_ms}
+
+
+def measure_gateway(args, api_key, work_dir, engine_url, sentences, batch_size: int, events: JobEvents) -> dict:
+    worker_env = {"REDGX_EMBED_BATCH_SIZE": str(batch_size), "REDGX_EMBED_MAX_WAIT_MS": str(args.max_wait_ms)}
+    worker = web = None
+    try:
+        worker = stack.start_worker(work_dir, stack.worker_variant(engine_url, worker_env))
+        web = stack.start_web(work_dir, stack.web_variant(f"web-batch{batch_size}"))
+        # One job first, so that the timed run measures no start-up work.
+        warmup = submit(web.port, api_key, sentences[0])
+        events.wait_for(warmup, JOB_TIMEOUT_S)
+        logger.info("Gateway run: %d requests, %d clients, batch_size %d", len(sentences), args.clients, batch_size)
+        servers = {"web": web, "worker": worker}
+        cpu_before = {name: serving.process_tree_cpu_s(server.process.pid) for name, server in servers.items()}
+        load_before = os.getloadavg()[0]
+        run = run_clients(web.port, api_key, sentences, args.clients, events)
+        run["cpu_s"] = {
+            name: serving.process_tree_cpu_s(server.process.pid) - cpu_before[name] for name, server in servers.items()
+        }
+        run["load_average"] = (load_before + os.getloadavg()[0]) / 2
+        run["timings"] = check_jobs(web.port, api_key, run["req_ids"])
+        if batch_size == args.batch_size:
+            run["idle"] = measure_idle(args, api_key, web.port, sentences, events)
+        return run
+    finally:
+        for server in (web, worker):
+            if server is not None:
+                server.stop()
+
+
+def measure_idle(args, api_key: str, port: int, sentences: list[str], events: JobEvents) -> list[dict]:
+    """Send single requests with pauses between them; return client time to done and the job's timings."""
+    results = []
+    for index in range(args.idle_requests):
+        time.sleep(1.0)
+        started = time.monotonic()
+        req_id = submit(port, api_key, sentences[index])
+        _, finished = events.wait_for(req_id, JOB_TIMEOUT_S)
+        timing = check_jobs(port, api_key, [req_id])
+        results.append(
+            {
+                "time_to_done_ms": (finished - started) * 1000,
+                "engine_ms": timing["engine_ms"][0] if timing["engine_ms"] else None,
+                "batch_wait_ms": timing["batch_wait_ms"][0] if timing["batch_wait_ms"] else None,
+            }
+        )
+    return results
+
+
+def measure_direct(args, engine_url: str, sentences: list[str]) -> tuple[list, object]:
+    sweep_args = SimpleNamespace(
+        url=engine_url,
+        protocol="tei",
+        model=None,
+        max_tokens=16,
+        timeout=60.0,
+        headers={},
+        batch_sizes=args.sweep_batch_sizes,
+        concurrency=[args.direct_concurrency],
+    )
+    print(engine_tuning.TABLE_HEADER)
+    results = engine_tuning.sweep(sweep_args, sentences[: args.sweep_items])
+    top = engine_tuning.best(results)
+    sweep_args.batch_sizes = [top.batch_size]
+    logger.info("Direct run at the best batch size %d with all %d sentences", top.batch_size, len(sentences))
+    full = engine_tuning.sweep(sweep_args, sentences)[0]
+    return results, full
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=2000, help="Single-sentence requests per gateway run.")
+    parser.add_argument("--clients", type=int, default=64, help="Concurrent clients of the gateway runs.")
+    parser.add_argument("--batch-size", type=int, default=32, help="REDGX_EMBED_BATCH_SIZE of the worker.")
+    parser.add_argument("--max-wait-ms", type=int, default=20, help="REDGX_EMBED_MAX_WAIT_MS of the worker.")
+    parser.add_argument(
+        "--sweep-batch-sizes", type=engine_tuning._int_list, default=[1, 4, 8, 16, 32, 64], help="Direct sweep."
+    )
+    parser.add_argument("--sweep-items", type=int, default=512, help="Sentences per setting of the direct sweep.")
+    parser.add_argument("--direct-concurrency", type=int, default=2, help="Concurrent calls of the direct runs.")
+    parser.add_argument("--idle-requests", type=int, default=5, help="Single requests of the idle measurement.")
+    parser.add_argument("--skip-unbatched", action="store_true", help="Skip the batch_size 1 gateway run.")
+    args = parser.parse_args(argv)
+    if not 1 <= args.requests <= 20_000:
+        parser.error(f"--requests must be 1 to 20000, got {args.requests}")
+    if not 1 <= args.clients <= 256:
+        parser.error(f"--clients must be 1 to 256, got {args.clients}")
+    if not 1 <= args.idle_requests <= 50:
+        parser.error(f"--idle-requests must be 1 to 50, got {args.idle_requests}")
+    return args
+
+
+def main(argv=None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    args = parse_args(argv)
+    os.chdir(serving.REPO)
+    sentences = engine_tuning.make_sentences(args.requests)
+    engine = events = None
+    try:
+        api_key, work_dir = stack.prepare("redgx-batching-")
+        header = stack.header_lines()
+        engine = stack.start_minilm(work_dir)
+        engine_url = f"http://127.0.0.1:{engine.port}"
+        sweep, direct = measure_direct(args, engine_url, sentences)
+        events = JobEvents()
+        events.start()
+        gateway = measure_gateway(args, api_key, work_dir, engine_url, sentences, args.batch_size, events)
+        unbatched = None
+        if not args.skip_unbatched:
+            unbatched = measure_gateway(args, api_key, work_dir, engine_url, sentences, 1, events)
+    except BenchError as exc:
+        logger.error("%s", exc)
+        return 1
+    finally:
+        if events is not None:
+            events.close()
+        if engine is not None:
+            engine.stop()
+
+    print("\n".join(header))
+    print(
+        f"sentences: {len(sentences)} generated sentences of 11-19 words; gateway: gunicorn gthread 2 x 8, "
+        f"1 Dramatiq worker (64 threads), {args.clients} clients, max_wait_ms {args.max_wait_ms}\n"
+    )
+    print(f"Direct sweep ({args.sweep_items} sentences per setting, concurrency {args.direct_concurrency}):")
+    print(engine_tuning.TABLE_HEADER)
+    print("\n".join(engine_tuning.format_row(result) for result in sweep))
+    direct_rate = direct.items_per_s
+    print("\n| run | sentences/s | share of direct best | client time to done p50 / p99 ms | web / worker CPU s |")
+    print("|---|---|---|---|---|")
+    print(f"| direct, batch {direct.batch_size}, {len(sentences)} sentences | {direct_rate:,.1f} | 1.00 | — | — |")
+    met = True
+    for name, run in ((f"gateway, batch_size {args.batch_size}", gateway), ("gateway, batch_size 1", unbatched)):
+        if run is None:
+            continue
+        rate = len(sentences) / run["seconds"]
+        latencies = sorted(run["latencies_ms"])
+        p99_ms = latencies[int(0.99 * (len(latencies) - 1))]
+        cpu = run["cpu_s"]
+        share = rate / direct_rate
+        if run is gateway:
+            met = met and share >= MIN_GATEWAY_SHARE
+        print(
+            f"| {name} | {rate:,.1f} | {share:.2f} | {statistics.median(latencies):,.0f} / "
+            f"{p99_ms:,.0f} | {cpu['web']:.1f} / {cpu['worker']:.1f} |"
+        )
+    timings = gateway["timings"]
+    engine_ms, batch_wait_ms = statistics.median(timings["engine_ms"]), statistics.median(timings["batch_wait_ms"])
+    print(
+        f"\ngateway batch_size {args.batch_size}: job engine_ms median {engine_ms:.0f}, "
+        f"batch_wait_ms median {batch_wait_ms:.0f}, load average {gateway['load_average']:.2f}"
+    )
+    print(f"target: gateway >= {MIN_GATEWAY_SHARE:.0%} of direct best-batch sentences/s")
+
+    print("\n| idle request | time to done ms | engine_ms | batch_wait_ms | bound (engine + max_wait + 20) | within |")
+    print("|---|---|---|---|---|---|")
+    for index, idle in enumerate(gateway["idle"], start=1):
+        bound = (idle["engine_ms"] or 0) + args.max_wait_ms + IDLE_MARGIN_MS
+        within = idle["time_to_done_ms"] <= bound
+        met = met and within
+        print(
+            f"| {index} | {idle['time_to_done_ms']:.0f} | {idle['engine_ms']} | {idle['batch_wait_ms']} "
+            f"| {bound:.0f} | {'yes' if within else 'no'} |"
+        )
+    return 0 if met else EXIT_TARGET_MISSED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
