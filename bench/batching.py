@@ -98,7 +98,7 @@ def submit(port: int, api_key: str, sentence: str) -> str:
 
 def check_jobs(port: int, api_key: str, req_ids: list[str]) -> dict:
     """Read every job through the API; raise unless all are done with one vector. Return the timings."""
-    timings = {"engine_ms": [], "batch_wait_ms": [], "total_ms": []}
+    timings = {"queued_ms": [], "batch_wait_ms": [], "engine_ms": [], "total_ms": []}
     for req_id in req_ids:
         status, body = stack.api_request(port, "GET", f"{EMBED_PATH}/{req_id}", api_key)
         data = body.get("data", {})
@@ -296,12 +296,13 @@ def main(argv=None) -> int:
             f"| {name} | {rate:,.1f} | {share:.2f} | {statistics.median(latencies):,.0f} / "
             f"{p99_ms:,.0f} | {cpu['web']:.1f} / {cpu['worker']:.1f} |"
         )
-    timings = gateway["timings"]
-    engine_ms, batch_wait_ms = statistics.median(timings["engine_ms"]), statistics.median(timings["batch_wait_ms"])
-    print(
-        f"\ngateway batch_size {args.batch_size}: job engine_ms median {engine_ms:.0f}, "
-        f"batch_wait_ms median {batch_wait_ms:.0f}, load average {gateway['load_average']:.2f}"
-    )
+    print("\n| run | job queued_ms p50 | batch_wait_ms p50 | engine_ms p50 | total_ms p50 | load average |")
+    print("|---|---|---|---|---|---|")
+    for name, run in ((f"gateway, batch_size {args.batch_size}", gateway), ("gateway, batch_size 1", unbatched)):
+        if run is None:
+            continue
+        medians = [statistics.median(values) if values else float("nan") for values in run["timings"].values()]
+        print(f"| {name} | " + " | ".join(f"{value:,.0f}" for value in medians) + f" | {run['load_average']:.2f} |")
     print(f"target: gateway >= {MIN_GATEWAY_SHARE:.0%} of direct best-batch sentences/s")
 
     print("\n| idle request | time to done ms | engine_ms | batch_wait_ms | bound (engine + max_wait + 20) | within |")
