@@ -27,7 +27,7 @@ def test_quota_falls_back_to_settings(new_key, settings):
     assert resolved(new_key).quota == Quota(
         rate_per_s=7.5,
         burst=15,
-        max_request_bytes=settings.REDGX_MAX_BODY_BYTES,
+        max_request_bytes=None,
         max_queued_jobs=settings.REDGX_MAX_QUEUED_JOBS_PER_NAMESPACE,
     )
 

@@ -14,6 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from apps.tenancy.models import ApiKey, Namespace
+
 from .conftest import READ, WRITE, ManagedProcess, free_port, make_key, start_web
 from .pubsub_support import WS_PATH, Client, start_ws
 
@@ -105,10 +107,11 @@ def stack(django_db_setup, django_db_blocker, tmp_path_factory):
     nginx = ManagedProcess("nginx", ["nginx", "-p", str(run), "-c", str(config)], {"PATH": "/usr/sbin:/usr/bin"})
     context = ssl.create_default_context(cafile=str(cert))
     base = f"https://localhost:{https_port}"
+    keys: list[str] = []
     try:
         _wait_for_tls(base, context, nginx)
         with django_db_blocker.unblock():
-            keys = [make_key({"alpha": {READ, WRITE}}) for _ in range(3)]
+            keys.extend(make_key({"alpha": {READ, WRITE}}) for _ in range(3))
         yield {
             "base": base,
             "http": f"http://localhost:{http_port}",
@@ -120,6 +123,10 @@ def stack(django_db_setup, django_db_blocker, tmp_path_factory):
         nginx.stop()
         ws.stop()
         web.stop()
+        # The keys were committed outside any test's transaction, so later tests would see them.
+        with django_db_blocker.unblock():
+            ApiKey.objects.filter(digest__in=[ApiKey.digest_of(key) for key in keys]).delete()
+            Namespace.objects.filter(name="alpha", grants__isnull=True).delete()
 
 
 def _wait_for_tls(base: str, context: ssl.SSLContext, nginx: ManagedProcess) -> None:

@@ -82,12 +82,14 @@ def check_key_allowlist(key: ResolvedKey, address: str) -> None:
         raise address_forbidden(address)
 
 
-def check_request_size(django_request, max_bytes: int) -> None:
+def check_request_size(django_request, max_bytes: int | None) -> None:
     """Reject a body over the key's limit from its Content-Length, before the body is read.
 
     NOTE: a chunked body has no Content-Length, so only REDGX_MAX_BODY_BYTES (enforced by
     Django while reading) bounds it, not the key's own limit.
     """
+    if max_bytes is None:
+        return
     try:
         declared = int(django_request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:

@@ -45,7 +45,9 @@ class Quota:
 
     rate_per_s: float
     burst: int
-    max_request_bytes: int
+    # None: the key has no body limit of its own, and the server's limits apply
+    # (REDGX_MAX_BODY_BYTES, or the larger upload limit of the stt and ocr routes).
+    max_request_bytes: int | None
     max_queued_jobs: int
 
     @classmethod
@@ -57,7 +59,7 @@ class Quota:
         return cls(
             rate_per_s=float(pick("rate_per_s", "REDGX_RATE_PER_S")),
             burst=int(pick("burst", "REDGX_RATE_BURST")),
-            max_request_bytes=int(pick("max_request_bytes", "REDGX_MAX_BODY_BYTES")),
+            max_request_bytes=policy.max_request_bytes if policy is not None else None,
             max_queued_jobs=int(pick("max_queued_jobs", "REDGX_MAX_QUEUED_JOBS_PER_NAMESPACE")),
         )
 
