@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -306,3 +307,36 @@ def format_commands(counts: dict[str, float]) -> str:
     total = sum(counts.values())
     listed = ", ".join(f"{name} {count:.2f}" for name, count in counts.items() if count >= 0.01)
     return f"{total:.2f} commands per request ({listed})"
+
+
+class RssSampler(threading.Thread):
+    """Samples the RSS, open file descriptors and TCP connections of process trees."""
+
+    def __init__(self, pids: dict[str, int], interval_s: float = 1.0):
+        super().__init__(daemon=True)
+        self.pids = pids
+        self.interval_s = interval_s
+        self.samples: dict[str, list[tuple[float, int, int]]] = {name: [] for name in pids}
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.wait(self.interval_s):
+            self.sample()
+
+    def sample(self) -> None:
+        for name, pid in self.pids.items():
+            descriptors, sockets = tree_open_files_and_sockets(pid)
+            self.samples[name].append((tree_rss_mb(pid), descriptors, sockets))
+
+    def summary(self) -> list[str]:
+        lines = ["| process | RSS MiB first / max / last | open fds first / max / last | TCP first / max / last |"]
+        lines.append("|---|---|---|---|")
+        for name, samples in self.samples.items():
+            if not samples:
+                continue
+            rss, fds, tcp = zip(*samples, strict=True)
+            lines.append(
+                f"| {name} | {rss[0]:.0f} / {max(rss):.0f} / {rss[-1]:.0f} | {fds[0]} / {max(fds)} / {fds[-1]} "
+                f"| {tcp[0]} / {max(tcp)} / {tcp[-1]} |"
+            )
+        return lines

@@ -22,7 +22,6 @@ import logging
 import os
 import statistics
 import sys
-import threading
 
 from bench import serving, stack
 from bench.serving import BenchError
@@ -37,7 +36,6 @@ UNLIMITED_QUEUE_ENV = {
     "REDGX_MAX_QUEUED_JOBS_PER_TASK": "10000000",
     "REDGX_MAX_QUEUED_JOBS_PER_NAMESPACE": "10000000",
 }
-RSS_SAMPLE_INTERVAL_S = 1.0
 
 logger = logging.getLogger("bench.submit")
 
@@ -45,38 +43,6 @@ logger = logging.getLogger("bench.submit")
 def clear_inference_queue() -> None:
     """Empty the bench's inference Redis database, which holds only the bench's jobs."""
     serving.redis.Redis.from_url(serving.BENCH_ENV["REDGX_INFERENCE_REDIS_URL"]).flushdb()
-
-
-class RssSampler(threading.Thread):
-    """Samples the RSS, descriptors and TCP connections of process trees every second."""
-
-    def __init__(self, pids: dict[str, int]):
-        super().__init__(daemon=True)
-        self.pids = pids
-        self.samples: dict[str, list[tuple[float, int, int]]] = {name: [] for name in pids}
-        self.stopping = threading.Event()
-
-    def run(self) -> None:
-        while not self.stopping.wait(RSS_SAMPLE_INTERVAL_S):
-            self.sample()
-
-    def sample(self) -> None:
-        for name, pid in self.pids.items():
-            descriptors, sockets = stack.tree_open_files_and_sockets(pid)
-            self.samples[name].append((stack.tree_rss_mb(pid), descriptors, sockets))
-
-    def summary(self) -> list[str]:
-        lines = ["| process | RSS MiB first / max / last | open fds first / max / last | TCP first / max / last |"]
-        lines.append("|---|---|---|---|")
-        for name, samples in self.samples.items():
-            if not samples:
-                continue
-            rss, fds, tcp = zip(*samples, strict=True)
-            lines.append(
-                f"| {name} | {rss[0]:.0f} / {max(rss):.0f} / {rss[-1]:.0f} | {fds[0]} / {max(fds)} / {fds[-1]} "
-                f"| {tcp[0]} / {max(tcp)} / {tcp[-1]} |"
-            )
-        return lines
 
 
 def measure_rate(args, api_key: str, work_dir) -> tuple[list[stack.LoadRun], str]:
@@ -124,7 +90,7 @@ def measure_overload(args, api_key: str, work_dir) -> tuple[list[stack.LoadRun],
         engine_url = f"http://127.0.0.1:{engine.port}"
         worker = stack.start_worker(work_dir, stack.worker_variant(engine_url, {"REDGX_EMBED_BATCH_SIZE": "1"}))
         web = stack.start_web(work_dir, stack.web_variant("web-overload"))
-        sampler = RssSampler({"web (gunicorn)": web.process.pid, "worker (dramatiq)": worker.process.pid})
+        sampler = stack.RssSampler({"web (gunicorn)": web.process.pid, "worker (dramatiq)": worker.process.pid})
         sampler.sample()
         sampler.start()
         runs = []
