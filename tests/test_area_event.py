@@ -10,7 +10,7 @@ import pytest
 
 from apps.core.redis import data_redis
 
-from .conftest import READ, WRITE, free_port, make_key, start_web
+from .conftest import READ, WRITE, free_port, make_key, start_web, stored_key
 from .envelopes import data_of, error_of
 
 EVENT = "/api/v1/ns/alpha/event/"
@@ -27,7 +27,7 @@ def entry_ids(response) -> list[str]:
 
 
 def redis_key(key: str) -> str:
-    return f"ns:alpha:{key}"
+    return stored_key(key)
 
 
 def xadd(key: str, entry_id: str = "*", **fields) -> str:
@@ -1151,7 +1151,7 @@ def test_other_type_is_409(owner, method, query, body):
 def test_hostile_key_names_stay_in_namespace(owner, name):
     entry_id = data_of(owner.post(url(name), {"fields": {"a": "1"}}))["id"]
     assert stored(name) == [(entry_id, {b"a": b"1"})]
-    assert data_redis().exists("ns:beta:s") == 0
+    assert data_redis().exists(stored_key("s", "beta")) == 0
     assert [entry["id"] for entry in data_of(owner.get(url(name)))["entries"]] == [entry_id]
 
 

@@ -7,7 +7,7 @@ from redis import Redis
 from rest_framework.exceptions import APIException, PermissionDenied
 
 from apps.api.errors import PayloadTooLarge
-from apps.core.redis import blocking_data_redis, data_redis
+from apps.core.redis import blocking_data_redis, data_redis, routing_options
 from apps.data.views import blocking_slot
 from apps.tenancy.keycache import ResolvedKey
 
@@ -61,7 +61,7 @@ def run_command(namespace: str, key: ResolvedKey, args: list[bytes], encode_base
 
 def _execute(client: Redis, command: PreparedCommand):
     try:
-        reply = client.execute_command(*command.args)
+        reply = client.execute_command(*command.args, **routing_options(client, command.args, command.prefix.decode()))
     except redis.exceptions.ResponseError as exc:
         raise CommandError(_clean_error(command, exc)) from None
     return strip_key_names(command, reply)
@@ -130,7 +130,7 @@ def _execute_many(client: Redis, commands: list[PreparedCommand], *, atomic: boo
 def _send(client: Redis, commands: list[PreparedCommand], *, atomic: bool) -> list:
     pipeline = client.pipeline(transaction=atomic)
     for command in commands:
-        pipeline.execute_command(*command.args)
+        pipeline.execute_command(*command.args, **routing_options(client, command.args, command.prefix.decode()))
     try:
         return pipeline.execute(raise_on_error=False)
     except redis.exceptions.ResponseError as exc:
