@@ -35,13 +35,6 @@ def clean_redis():
     yield
 
 
-# The data-area tests run against a Redis Cluster too (tests/test_redis_cluster.py).
-# Tests that need something a cluster lacks (database numbers, one node) use this mark.
-standalone_only = pytest.mark.skipif(
-    settings.REDGX_DATA_REDIS_CLUSTER, reason="needs a standalone data Redis, not a Redis Cluster"
-)
-
-
 def stored_key(key: str, namespace: str = "alpha") -> str:
     """Return the Redis key under which the gateway stores ``key`` of ``namespace``: ``ns:{alpha}:key``."""
     return f"ns:{{{namespace}}}:{key}"
