@@ -62,7 +62,7 @@ def free_ports(count: int) -> list[int]:
     return sorted(ports)
 
 
-def wait_until(check, timeout_s: float, what: str) -> None:
+def wait_until(check, timeout_s: float, description: str) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
@@ -71,12 +71,12 @@ def wait_until(check, timeout_s: float, what: str) -> None:
         except redis.exceptions.RedisError:
             pass
         time.sleep(0.1)
-    raise TimeoutError(f"{what} did not happen within {timeout_s} s")
+    raise TimeoutError(f"{description} did not happen within {timeout_s} s")
 
 
 @pytest.fixture(scope="module")
 def redis_cluster(tmp_path_factory) -> str:
-    """Start a three-master Redis Cluster on loopback; return the URL of its first node."""
+    """Start a three-master Redis Cluster on loopback and return the URL of its first node."""
     ports = free_ports(2 * MASTERS)
     node_ports, bus_ports = ports[:MASTERS], ports[MASTERS:]
     processes = []

@@ -48,10 +48,11 @@ def _raw_cluster(**options) -> RedisCluster:
 
     RedisCluster reshapes replies at three levels: each node's own client, its cluster
     response callbacks, and its result callbacks, which merge the replies of several
-    nodes. The first two are emptied; node clients that a later topology refresh creates
-    are emptied as they are created. Of the result callbacks, those of the commands that
-    the gateway sends to one node are removed (SCAN would become a dict of cursors per
-    node, PING a bool); SCRIPT LOAD and the other fan-out commands keep theirs.
+    nodes. The first two are emptied, and node clients that a later topology refresh
+    creates are emptied as they are created. Of the result callbacks, those of the
+    keyless commands that the gateway sends to one node are removed, because SCAN would
+    become a dict of cursors per node and PING a bool. SCRIPT LOAD and the other fan-out
+    commands keep theirs.
     """
     client = RedisCluster.from_url(
         settings.REDGX_DATA_REDIS_URL,
@@ -66,6 +67,8 @@ def _raw_cluster(**options) -> RedisCluster:
     for node in client.get_nodes():
         if node.redis_connection is not None:
             _without_callbacks(node.redis_connection)
+    # NOTE: NodesManager.create_redis_node is internal to redis-py (read in 8.2.0). Check
+    # that node clients still come from it when upgrading redis-py.
     create_node_client = client.nodes_manager.create_redis_node
 
     def create_raw_node_client(*args, **kwargs) -> Redis:
@@ -125,6 +128,9 @@ def routing_options(client: Redis | RedisCluster, command: tuple | list, routing
     rejects ECHO for want of a key. Sent to the node that holds ``routing_key``'s slot,
     SCAN and KEYS see every key that shares its hash tag, with that node's own cursor.
     Commands with keys, and every command of a standalone client, need no options.
+
+    NOTE: while a slot migrates between nodes, its keys sit on both, and a SCAN sent to
+    the slot's owner misses the keys not yet moved.
     """
     if not isinstance(client, RedisCluster):
         return {}

@@ -7,10 +7,18 @@ several streams, the atomic pipeline's script) work on a cluster as on one serve
 Everything that builds, matches or strips a data key's prefix goes through this module.
 """
 
+import re
+
 from django.conf import settings
 from django.utils.translation import gettext as _
 
 from apps.api.errors import InvalidInput
+from apps.tenancy.models import NAMESPACE_NAME_PATTERN
+
+# A data key in the form used before keys carried a hash tag: ns:<namespace>:<key>.
+_LEGACY_KEY = re.compile(rb"ns:(" + NAMESPACE_NAME_PATTERN.encode() + rb"):(.*)", re.DOTALL)
+# The SCAN pattern that finds legacy keys, among others that the regex then rejects.
+LEGACY_KEY_PATTERN = "ns:*"
 
 
 def key_prefix(namespace: str) -> str:
@@ -31,7 +39,7 @@ def namespaced_key(namespace: str, key: str) -> str:
     """Return the Redis key for ``key`` in ``namespace``.
 
     Namespace names cannot contain ":", "{" or "}", so no key name, whatever
-    characters it holds, can produce another namespace's prefix or hash tag; the key
+    characters it holds, can produce another namespace's prefix or hash tag. The key
     text itself is stored verbatim after the prefix.
     """
     if not key:
@@ -42,3 +50,15 @@ def namespaced_key(namespace: str, key: str) -> str:
             code="key_too_long",
         )
     return key_prefix(namespace) + key
+
+
+def migrated_key(redis_key: bytes) -> bytes | None:
+    """Return the current name of a data key stored as ``ns:<namespace>:<key>``, else None.
+
+    Keys already in the current form do not match, because "{" cannot start a namespace
+    name, so migrating twice renames nothing.
+    """
+    match = _LEGACY_KEY.fullmatch(redis_key)
+    if match is None:
+        return None
+    return key_prefix(match.group(1).decode()).encode() + match.group(2)
