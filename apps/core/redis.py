@@ -26,9 +26,9 @@ BLOCKING_SOCKET_MARGIN_S = 5.0
 _data_client: Redis | None = None
 _blocking_client: tuple[int, Redis | RedisCluster] | None = None
 _blocking_lock = threading.Lock()
-# Cluster clients by purpose ("data", "blocking"), with the process id that built them:
-# a forked process must not share the parent's sockets.
-_cluster_clients: dict[str, tuple[int, RedisCluster]] = {}
+# Cluster clients by purpose ("data", "blocking") and URL, with the process id that built
+# them, because a forked process must not share the parent's sockets.
+_cluster_clients: dict[tuple[str, str], tuple[int, RedisCluster]] = {}
 _cluster_lock = threading.Lock()
 # The keyless commands that the data areas and the Upstash-compatible API send. SCAN and
 # KEYS reach the keys of one hash tag when they MATCH its prefix on the node of its slot.
@@ -80,10 +80,11 @@ def _raw_cluster(**options) -> RedisCluster:
 
 def _cluster_client(purpose: str, **options) -> RedisCluster:
     with _cluster_lock:
-        cached = _cluster_clients.get(purpose)
+        cache_key = (purpose, settings.REDGX_DATA_REDIS_URL)
+        cached = _cluster_clients.get(cache_key)
         if cached is None or cached[0] != os.getpid():
             cached = (os.getpid(), _raw_cluster(**options))
-            _cluster_clients[purpose] = cached
+            _cluster_clients[cache_key] = cached
         return cached[1]
 
 
