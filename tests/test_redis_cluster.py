@@ -48,7 +48,8 @@ TEST_RUN_TIMEOUT_S = 600
 
 pytestmark = [
     pytest.mark.skipif(
-        settings.REDGX_DATA_REDIS_CLUSTER, reason="already running against a cluster; the run would start itself"
+        settings.REDGX_DATA_REDIS_CLUSTER,
+        reason="starts its own cluster run, so it runs only against a standalone data Redis",
     ),
     pytest.mark.skipif(
         shutil.which("redis-server") is None or shutil.which("redis-cli") is None,
