@@ -1271,7 +1271,7 @@ def test_live_readgroupblock_wakes_on_append(web):
     thread = threading.Thread(target=append)
     thread.start()
     started = time.monotonic()
-    # The block outlasts a slow append on a loaded machine; waking well before it ends
+    # The block outlasts a slow append on a loaded machine. Waking well before it ends
     # shows that the append, not the timeout, ended the wait.
     body = {"group": "g", "consumer": "c", "timeout_ms": 3000}
     response = httpx.post(f"{stream}?op=readgroupblock", json=body, headers=headers, timeout=10)
