@@ -7,7 +7,7 @@ from redis import Redis
 from rest_framework.exceptions import APIException, PermissionDenied
 
 from apps.api.errors import PayloadTooLarge
-from apps.core.redis import blocking_data_redis, data_redis
+from apps.core.redis import blocking_data_redis, data_redis, routing_options
 from apps.data.views import blocking_slot
 from apps.tenancy.keycache import ResolvedKey
 
@@ -61,7 +61,7 @@ def run_command(namespace: str, key: ResolvedKey, args: list[bytes], encode_base
 
 def _execute(client: Redis, command: PreparedCommand):
     try:
-        reply = client.execute_command(*command.args)
+        reply = client.execute_command(*_wire_args(command), **_routing(client, command))
     except redis.exceptions.ResponseError as exc:
         raise CommandError(_clean_error(command, exc)) from None
     return strip_key_names(command, reply)
@@ -130,12 +130,26 @@ def _execute_many(client: Redis, commands: list[PreparedCommand], *, atomic: boo
 def _send(client: Redis, commands: list[PreparedCommand], *, atomic: bool) -> list:
     pipeline = client.pipeline(transaction=atomic)
     for command in commands:
-        pipeline.execute_command(*command.args)
+        pipeline.execute_command(*_wire_args(command), **_routing(client, command))
     try:
         return pipeline.execute(raise_on_error=False)
     except redis.exceptions.ResponseError as exc:
         # Only a transaction gets here: Redis discarded it with EXECABORT.
         raise CommandError(_clean_error(commands[0], exc)) from None
+
+
+def _wire_args(command: PreparedCommand) -> list:
+    """Return the command's arguments with its name (and subcommand) as text.
+
+    RedisCluster looks the name up in its routing tables as text; bytes would match no
+    entry. Both forms are the same bytes on the wire.
+    """
+    name_length = len(command.name.split("|"))
+    return [*(part.decode("ascii") for part in command.args[:name_length]), *command.args[name_length:]]
+
+
+def _routing(client: Redis, command: PreparedCommand) -> dict:
+    return routing_options(client, _wire_args(command), command.prefix.decode())
 
 
 def _transaction_aborted(index: int, exc: APIException) -> APIException:
