@@ -137,3 +137,33 @@ def test_path_form_decodes_encoded_slash(owner_key):
     )
     assert response.json() == {"result": "OK"}
     assert stored_redis().get(stored_key("dir/file")) == "café ok".encode()
+
+
+@override_settings(REDGX_MAX_ITEMS_PER_REQUEST=50)
+def test_keys_scans_only_the_namespace(owner_key):
+    stored = stored_redis()
+    for n in range(30):
+        stored.set(stored_key(f"user:{n}"), n)
+    stored.set(stored_key("other"), 1)
+    stored.set(stored_key("user:x", namespace="beta"), 1)
+
+    reply = post(BASE, ["KEYS", "user:*"], owner_key).json()
+    assert sorted(reply["result"]) == sorted(f"user:{n}" for n in range(30))
+
+    for n in range(30, 60):
+        stored.set(stored_key(f"user:{n}"), n)
+    refused = post(BASE, ["KEYS", "user:*"], owner_key)
+    assert refused.status_code == 400
+    assert refused.json()["error"].startswith("ERR more than 50 keys match")
+
+
+def test_keys_runs_only_as_a_single_command(owner_key):
+    stored_redis().set(stored_key("k"), "v")
+    results = post(f"{BASE}/pipeline", [["KEYS", "*"], ["GET", "k"]], owner_key).json()
+    assert results[0]["error"].startswith("ERR KEYS runs only as a single command")
+    assert results[1] == {"result": "v"}
+
+    aborted = post(f"{BASE}/multi-exec", [["SET", "k", "w"], ["KEYS", "*"]], owner_key)
+    assert aborted.status_code == 400
+    assert aborted.json()["error"].startswith("EXECABORT")
+    assert stored_redis().get(stored_key("k")) == b"v"
