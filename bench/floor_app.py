@@ -5,7 +5,8 @@ or one SET) and returns the same JSON envelope, but it has no API key check, no 
 Its throughput is the upper bound that the full stack is compared against.
 
 Run it with `uvicorn bench.floor_app:app`. It reads REDGX_DATA_REDIS_URL and stores keys under
-the gateway's `ns:{namespace}:{key}` scheme, so the two servers read and write the same keys.
+the gateway's `ns:{<namespace>}:<key>` scheme (apps/data/keys.py), so the two servers read and
+write the same keys.
 """
 
 import json
@@ -91,7 +92,7 @@ async def app(scope, receive, send) -> None:
         return
 
     key = match["key"]
-    redis_key = f"ns:{match['namespace']}:{key}"
+    redis_key = f"ns:{{{match['namespace']}}}:{key}"
     if scope["method"] == "GET":
         status, body = await _get_value(redis_key, key)
     elif scope["method"] == "PUT":

@@ -26,17 +26,39 @@ READ, WRITE = Permission.READ, Permission.WRITE
 
 @pytest.fixture(autouse=True)
 def clean_redis():
-    """Each test starts with empty data and inference Redis databases (14 and 15 on the local server)."""
+    """Each test starts with empty data and inference Redis databases (14 and 15 on the local server).
+
+    On a data Redis Cluster FLUSHDB goes to every primary.
+    """
     for client in (data_redis(), inference_redis()):
         client.flushdb()
     yield
+
+
+def stored_key(key: str, namespace: str = "alpha") -> str:
+    """Return the Redis key under which the gateway stores ``key`` of ``namespace``: ``ns:{alpha}:key``."""
+    return f"ns:{{{namespace}}}:{key}"
+
+
+_stored_client = None
 
 
 def stored_redis():
     """A plain redis-py client of the data role, with redis-py's usual reply shapes, for checking what is stored."""
     import redis
 
-    return redis.Redis.from_url(settings.REDGX_DATA_REDIS_URL)
+    global _stored_client
+    if _stored_client is None:
+        if settings.REDGX_DATA_REDIS_CLUSTER:
+            _stored_client = redis.RedisCluster.from_url(settings.REDGX_DATA_REDIS_URL)
+        else:
+            _stored_client = redis.Redis.from_url(settings.REDGX_DATA_REDIS_URL)
+    return _stored_client
+
+
+def stored_keys(pattern: str = "*") -> list[bytes]:
+    """Return the data Redis's keys that match ``pattern``, sorted, from every node of a cluster."""
+    return sorted(stored_redis().scan_iter(match=pattern))
 
 
 def make_key(grants: dict[str, set[Permission]], **kwargs) -> str:

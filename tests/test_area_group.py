@@ -4,15 +4,16 @@ import pytest
 
 from apps.core.redis import data_redis
 
+from .conftest import stored_key, stored_keys
 from .envelopes import data_of, error_of
 
 GROUP = "/api/v1/ns/alpha/group/"
-STORED = "ns:alpha:team"
+STORED = stored_key("team")
 
 
 def stored(key: str = "team") -> set[bytes]:
     # The data client keeps Redis's raw replies, so SMEMBERS comes back as a list.
-    return set(data_redis().smembers(f"ns:alpha:{key}"))
+    return set(data_redis().smembers(stored_key(f"{key}")))
 
 
 def add(client, members: list, key: str = "team") -> dict:
@@ -219,12 +220,12 @@ def test_move(owner):
 def test_move_absent_member(owner):
     add(owner, ["a"])
     assert data_of(owner.post(GROUP + "team?op=move", {"destination": "other", "member": "z"}))["moved"] is False
-    assert data_redis().exists("ns:alpha:other") == 0
+    assert data_redis().exists(stored_key("other")) == 0
 
 
 def test_move_to_other_type_is_409(owner):
     add(owner, ["a"])
-    data_redis().set("ns:alpha:text", "x")
+    data_redis().set(stored_key("text"), "x")
     error = error_of(owner.post(GROUP + "team?op=move", {"destination": "text", "member": "a"}), 409)
     assert error["code"] == "wrong_type"
     assert stored() == {b"a"}
@@ -249,7 +250,7 @@ def test_move_stays_in_namespace(owner):
     add(owner, ["a"])
     data_of(owner.post(GROUP + "team?op=move", {"destination": "../beta/team", "member": "a"}))
     assert stored("../beta/team") == {b"a"}
-    assert data_redis().keys("ns:beta:*") == []
+    assert stored_keys(stored_key("*", "beta")) == []
 
 
 # union, inter, diff and their STORE forms, intercard
@@ -291,12 +292,12 @@ def test_diff_of_missing_url_key_is_empty(owner, teams):
 
 
 def test_union_ignores_other_namespace(owner, teams):
-    data_redis().sadd("ns:beta:secret", "s")
+    data_redis().sadd(stored_key("secret", "beta"), "s")
     assert members_of(owner.get(GROUP + "x?op=union&key=../beta/secret&key=ns:beta:secret")) == ["a", "b", "c"]
 
 
 def test_union_with_other_type_is_409(owner, teams):
-    data_redis().set("ns:alpha:text", "x")
+    data_redis().set(stored_key("text"), "x")
     assert error_of(owner.get(GROUP + "x?op=union&key=text"), 409)["code"] == "wrong_type"
 
 
@@ -327,13 +328,13 @@ def test_empty_store_deletes_url_key(owner, teams):
     add(owner, ["old"], "result")
     data = data_of(owner.post(GROUP + "result?op=interstore", {"key": ["x", "missing"]}))
     assert data == {"key": "result", "cardinality": 0}
-    assert data_redis().exists("ns:alpha:result") == 0
+    assert data_redis().exists(stored_key("result")) == 0
 
 
 @pytest.mark.parametrize("body", [{}, {"key": []}, {"key": "x"}, {"key": [""]}, {"key": [1]}])
 def test_store_invalid_names_key(owner, teams, body):
     assert "key" in error_of(owner.post(GROUP + "all?op=unionstore", body), 400)["fields"]
-    assert data_redis().exists("ns:alpha:all") == 0
+    assert data_redis().exists(stored_key("all")) == 0
 
 
 def test_intercard(owner, teams):
@@ -430,12 +431,12 @@ def test_hostile_key_names_stay_in_namespace(owner):
     for name in ("../beta/team", "ns:beta:team", "a b?c#d"):
         add(owner, ["a"], quote(name))
         assert stored(name) == {b"a"}
-    assert data_redis().keys("ns:beta:*") == []
+    assert stored_keys(stored_key("*", "beta")) == []
 
 
 def test_area_listing_shows_only_sets(owner):
     add(owner, ["a"])
-    data_redis().set("ns:alpha:text", "x")
+    data_redis().set(stored_key("text"), "x")
     assert data_of(owner.get(GROUP))["keys"] == ["team"]
 
 
@@ -462,7 +463,7 @@ def test_pipeline(owner, atomic):
 
 def test_atomic_pipeline_checks_other_keys(owner):
     add(owner, ["a"], "x")
-    data_redis().set("ns:alpha:text", "x")
+    data_redis().set(stored_key("text"), "x")
     body = {
         "atomic": True,
         "operations": [

@@ -4,11 +4,11 @@ import pytest
 
 from apps.core.redis import data_redis
 
-from .conftest import stored_redis
+from .conftest import stored_key, stored_keys, stored_redis
 from .envelopes import data_of, error_of
 
 MAP = "/api/v1/ns/alpha/map/"
-STORED = "ns:alpha:user"
+STORED = stored_key("user")
 
 
 def put_fields(client, fields: dict, key: str = "user") -> dict:
@@ -384,13 +384,13 @@ def test_outsider_cannot_read(owner, outsider):
 def test_hostile_key_names_stay_in_namespace(owner):
     for name in ("../beta/user", "ns:beta:user", "a b?c#d"):
         data_of(owner.put(MAP + quote(name), {"fields": {"a": "1"}}))
-        assert stored_redis().hgetall(f"ns:alpha:{name}") == {b"a": b"1"}
-    assert data_redis().keys("ns:beta:*") == []
+        assert stored_redis().hgetall(stored_key(f"{name}")) == {b"a": b"1"}
+    assert stored_keys(stored_key("*", "beta")) == []
 
 
 def test_area_listing_shows_only_hashes(owner):
     put_fields(owner, {"a": "1"})
-    data_redis().set("ns:alpha:text", "x")
+    data_redis().set(stored_key("text"), "x")
     assert data_of(owner.get(MAP))["keys"] == ["user"]
 
 

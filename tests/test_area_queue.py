@@ -7,18 +7,18 @@ import pytest
 
 from apps.core.redis import data_redis
 
-from .conftest import READ, WRITE, free_port, make_key, start_web
+from .conftest import READ, WRITE, free_port, make_key, start_web, stored_key, stored_keys
 from .envelopes import data_of, error_of
 
 Q = "/api/v1/ns/alpha/queue/"
 
 
 def stored(key: str) -> list[bytes]:
-    return data_redis().lrange(f"ns:alpha:{key}", 0, -1)
+    return data_redis().lrange(stored_key(f"{key}"), 0, -1)
 
 
 def push_later(key: str, value: str, delay: float) -> threading.Timer:
-    timer = threading.Timer(delay, lambda: data_redis().rpush(f"ns:alpha:{key}", value))
+    timer = threading.Timer(delay, lambda: data_redis().rpush(stored_key(f"{key}"), value))
     timer.start()
     return timer
 
@@ -41,7 +41,7 @@ def test_push_left_reverses_like_lpush(owner):
 def test_push_xx_skips_missing_list(owner):
     data = data_of(owner.post(Q + "jobs", {"values": ["a"], "xx": True}))
     assert data == {"key": "jobs", "length": 0}
-    assert data_redis().exists("ns:alpha:jobs") == 0
+    assert data_redis().exists(stored_key("jobs")) == 0
 
 
 def test_push_xx_appends_to_existing_list(owner):
@@ -74,26 +74,26 @@ def test_push_invalid_names_field(owner, body, field):
     error = error_of(owner.post(Q + "jobs", body), 400)
     assert error["code"] == "invalid"
     assert field in error["fields"]
-    assert data_redis().exists("ns:alpha:jobs") == 0
+    assert data_redis().exists(stored_key("jobs")) == 0
 
 
 def test_push_body_not_object_is_400(owner):
     assert owner.post(Q + "jobs", ["a"]).status_code == 400
-    assert data_redis().exists("ns:alpha:jobs") == 0
+    assert data_redis().exists(stored_key("jobs")) == 0
 
 
 def test_push_too_many_values_is_413(owner, settings):
     settings.REDGX_MAX_ITEMS_PER_REQUEST = 2
     error = error_of(owner.post(Q + "jobs", {"values": ["a", "b", "c"]}), 413)
     assert error["code"] == "too_many_items"
-    assert data_redis().exists("ns:alpha:jobs") == 0
+    assert data_redis().exists(stored_key("jobs")) == 0
 
 
 def test_push_value_over_limit_is_413(owner, settings):
     settings.REDGX_MAX_VALUE_BYTES = 4
     error = error_of(owner.post(Q + "jobs", {"values": ["ok", "too long"]}), 413)
     assert error["code"] == "payload_too_large"
-    assert data_redis().exists("ns:alpha:jobs") == 0
+    assert data_redis().exists(stored_key("jobs")) == 0
 
 
 # pop
@@ -119,7 +119,7 @@ def test_pop_missing_list_is_404(owner):
 def test_pop_last_value_deletes_list(owner):
     data_of(owner.post(Q + "jobs", {"values": ["a"]}))
     data_of(owner.post(Q + "jobs?op=pop"))
-    assert data_redis().exists("ns:alpha:jobs") == 0
+    assert data_redis().exists(stored_key("jobs")) == 0
     assert error_of(owner.post(Q + "jobs?op=pop"), 404)["code"] == "queue_empty"
 
 
@@ -139,7 +139,7 @@ def test_pop_count_right(owner):
 def test_pop_count_beyond_length(owner):
     data_of(owner.post(Q + "jobs", {"values": ["a", "b"]}))
     assert data_of(owner.post(Q + "jobs?op=pop", {"count": 5}))["values"] == ["a", "b"]
-    assert data_redis().exists("ns:alpha:jobs") == 0
+    assert data_redis().exists(stored_key("jobs")) == 0
 
 
 def test_pop_count_missing_list_is_empty(owner):
@@ -190,7 +190,7 @@ def test_bpop_takes_from_other_key(owner):
     data_of(owner.post(Q + "low/priority", {"values": ["slow"]}))
     data = data_of(owner.post(Q + "high?op=bpop", {"timeout_ms": 100, "keys": ["low/priority"]}))
     assert data == {"key": "high", "source": "low/priority", "value": "slow", "encoding": "utf-8"}
-    assert data_redis().exists("ns:alpha:low/priority") == 0
+    assert data_redis().exists(stored_key("low/priority")) == 0
 
 
 def test_bpop_prefers_keys_in_order(owner):
@@ -220,10 +220,10 @@ def test_bpop_woken_by_push_on_other_key(owner):
 
 
 def test_bpop_cannot_reach_other_namespace(owner):
-    data_redis().rpush("ns:beta:secret", "x")
+    data_redis().rpush(stored_key("secret", "beta"), "x")
     data = data_of(owner.post(Q + "jobs?op=bpop", {"timeout_ms": 100, "keys": ["../beta/secret", "ns:beta:secret"]}))
     assert data["value"] is None
-    assert data_redis().lrange("ns:beta:secret", 0, -1) == [b"x"]
+    assert data_redis().lrange(stored_key("secret", "beta"), 0, -1) == [b"x"]
 
 
 @pytest.mark.parametrize(
@@ -251,7 +251,7 @@ def test_bpop_too_many_keys_is_413(owner, settings):
 
 
 def test_bpop_wrong_type_on_other_key(owner):
-    data_redis().set("ns:alpha:text", "v")
+    data_redis().set(stored_key("text"), "v")
     error = error_of(owner.post(Q + "jobs?op=bpop", {"timeout_ms": 100, "keys": ["text"]}), 409)
     assert error["code"] == "wrong_type"
 
@@ -339,7 +339,7 @@ def test_trim_keeps_range(owner):
 def test_trim_to_nothing_deletes_list(owner):
     data_of(owner.post(Q + "log", {"values": ["a", "b"]}))
     assert data_of(owner.post(Q + "log?op=trim", {"start": 5, "stop": 10}))["length"] == 0
-    assert data_redis().exists("ns:alpha:log") == 0
+    assert data_redis().exists(stored_key("log")) == 0
 
 
 def test_trim_requires_both_ends(owner):
@@ -385,7 +385,7 @@ def test_set_missing_list_is_404(owner):
 
 def test_set_missing_list_changes_nothing(owner):
     assert owner.put(Q + "l?op=set", {"index": 0, "value": "z"}).status_code >= 400
-    assert data_redis().exists("ns:alpha:l") == 0
+    assert data_redis().exists(stored_key("l")) == 0
 
 
 def test_set_requires_op(owner):
@@ -426,7 +426,7 @@ def test_insert_missing_pivot_is_404(owner):
 def test_insert_missing_list_is_404(owner):
     response = owner.post(Q + "l?op=insert", {"where": "before", "pivot": "a", "value": "x"})
     assert error_of(response, 404)["code"] == "pivot_not_found"
-    assert data_redis().exists("ns:alpha:l") == 0
+    assert data_redis().exists(stored_key("l")) == 0
 
 
 @pytest.mark.parametrize(
@@ -520,19 +520,19 @@ def test_move_to_same_list_rotates(owner):
 
 def test_move_from_empty_is_404(owner):
     assert error_of(owner.post(Q + "todo?op=move", {"destination": "doing"}), 404)["code"] == "queue_empty"
-    assert data_redis().exists("ns:alpha:doing") == 0
+    assert data_redis().exists(stored_key("doing")) == 0
 
 
 def test_move_stays_in_namespace(owner):
     data_of(owner.post(Q + "todo", {"values": ["a"]}))
     data_of(owner.post(Q + "todo?op=move", {"destination": "ns:beta:stolen"}))
-    assert data_redis().exists("ns:beta:stolen") == 0
-    assert data_redis().lrange("ns:alpha:ns:beta:stolen", 0, -1) == [b"a"]
+    assert data_redis().exists(stored_key("stolen", "beta")) == 0
+    assert data_redis().lrange(stored_key("ns:beta:stolen"), 0, -1) == [b"a"]
 
 
 def test_move_to_wrong_type_is_409(owner):
     data_of(owner.post(Q + "todo", {"values": ["a"]}))
-    data_redis().set("ns:alpha:text", "v")
+    data_redis().set(stored_key("text"), "v")
     assert error_of(owner.post(Q + "todo?op=move", {"destination": "text"}), 409)["code"] == "wrong_type"
     assert stored("todo") == [b"a"]
 
@@ -564,7 +564,7 @@ def test_bmove_timeout_returns_null(owner):
     data = data_of(owner.post(Q + "todo?op=bmove", {"destination": "doing", "timeout_ms": 120}))
     assert data["value"] is None
     assert time.monotonic() - started >= 0.11
-    assert data_redis().exists("ns:alpha:doing") == 0
+    assert data_redis().exists(stored_key("doing")) == 0
 
 
 def test_bmove_woken_by_push(owner):
@@ -623,10 +623,10 @@ def test_outsider_is_403(owner, outsider):
     ],
 )
 def test_wrong_type_is_409(owner, method, path, body):
-    data_redis().set("ns:alpha:text", "v")
+    data_redis().set(stored_key("text"), "v")
     response = owner.request(method.upper(), Q + path, body)
     assert error_of(response, 409)["code"] == "wrong_type"
-    assert data_redis().get("ns:alpha:text") == b"v"
+    assert data_redis().get(stored_key("text")) == b"v"
 
 
 def test_base64_in_and_out(owner):
@@ -637,33 +637,33 @@ def test_base64_in_and_out(owner):
 
 
 def test_binary_value_falls_back_to_base64(owner):
-    data_redis().rpush("ns:alpha:bin", b"\xff", b"ok")
+    data_redis().rpush(stored_key("bin"), b"\xff", b"ok")
     assert data_of(owner.get(Q + "bin")) == {"key": "bin", "values": ["/w==", "b2s="], "encoding": "base64"}
     assert data_of(owner.post(Q + "bin?op=pop")) == {"key": "bin", "value": "/w==", "encoding": "base64"}
 
 
 def test_base64_query_value(owner):
-    data_redis().rpush("ns:alpha:bin", b"a", b"\xff")
+    data_redis().rpush(stored_key("bin"), b"a", b"\xff")
     assert data_of(owner.get(Q + "bin?op=pos&value=/w%3D%3D&encoding=base64"))["position"] == 1
 
 
 def test_invalid_base64_is_400(owner):
     assert "values" in error_of(owner.post(Q + "bin?encoding=base64", {"values": ["!!"]}), 400)["fields"]
-    assert data_redis().exists("ns:alpha:bin") == 0
+    assert data_redis().exists(stored_key("bin")) == 0
 
 
 @pytest.mark.parametrize("name", ["a/b/c", "../beta/x", "ns:beta:x", "줄 서기", "%3F?"])
 def test_hostile_key_names_stay_in_namespace(owner, name):
     path = Q + name.replace("%", "%25").replace("?", "%3F").replace(" ", "%20")
     data_of(owner.post(path, {"values": ["v"]}))
-    assert data_redis().lrange(f"ns:alpha:{name}", 0, -1) == [b"v"]
-    assert data_redis().keys("ns:beta:*") == []
+    assert data_redis().lrange(stored_key(f"{name}"), 0, -1) == [b"v"]
+    assert stored_keys(stored_key("*", "beta")) == []
     assert data_of(owner.post(path + "?op=pop"))["key"] == name
 
 
 def test_keys_lists_only_lists(owner):
     data_of(owner.post(Q + "jobs", {"values": ["a"]}))
-    data_redis().set("ns:alpha:text", "v")
+    data_redis().set(stored_key("text"), "v")
     assert data_of(owner.get(Q))["keys"] == ["jobs"]
 
 
@@ -679,7 +679,7 @@ def test_pipeline_runs_queue_operations(owner):
         assert results["results"][1]["data"] == {"key": "jobs", "length": 2}
         assert results["results"][2]["data"]["values"] == ["a", "b"]
         assert results["results"][3]["error"]["code"] == "queue_empty"
-        assert data_redis().exists("ns:alpha:jobs") == 0
+        assert data_redis().exists(stored_key("jobs")) == 0
 
 
 # across processes: a blocked pop on a real server woken by a push from another client

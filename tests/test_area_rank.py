@@ -4,6 +4,7 @@ import pytest
 
 from apps.core.redis import data_redis
 
+from .conftest import stored_key, stored_keys
 from .envelopes import data_of, error_of
 
 R = "/api/v1/ns/alpha/rank/"
@@ -11,7 +12,7 @@ R = "/api/v1/ns/alpha/rank/"
 
 def stored(key: str) -> dict[bytes, float]:
     """Members and scores as stored in Redis."""
-    reply = data_redis().execute_command("ZRANGE", f"ns:alpha:{key}", 0, -1, "WITHSCORES")
+    reply = data_redis().execute_command("ZRANGE", stored_key(key), 0, -1, "WITHSCORES")
     pairs = reply if not reply or isinstance(reply[0], list) else zip(reply[::2], reply[1::2], strict=True)
     return {member: float(score) for member, score in pairs}
 
@@ -129,19 +130,19 @@ def test_add_invalid_names_field(owner, body, field):
     error = error_of(owner.post(R + "s", body), 400)
     assert error["code"] == "invalid"
     assert field in error["fields"]
-    assert data_redis().exists("ns:alpha:s") == 0
+    assert data_redis().exists(stored_key("s")) == 0
 
 
 def test_add_error_names_member(owner):
     error = error_of(owner.post(R + "s", {"members": {"ok": 1, "bad": "x"}}), 400)
     assert "bad" in error["message"]
-    assert data_redis().exists("ns:alpha:s") == 0
+    assert data_redis().exists(stored_key("s")) == 0
 
 
 def test_add_number_beyond_double_is_400(owner):
     response = owner.post(R + "s", raw=b'{"members": {"a": 1e400}}')
     assert "members" in error_of(response, 400)["fields"]
-    assert data_redis().exists("ns:alpha:s") == 0
+    assert data_redis().exists(stored_key("s")) == 0
 
 
 def test_add_json_infinity_literal_is_400(owner):
@@ -152,7 +153,7 @@ def test_add_too_many_members_is_413(owner, settings):
     settings.REDGX_MAX_ITEMS_PER_REQUEST = 2
     error = error_of(owner.post(R + "s", {"members": {"a": 1, "b": 2, "c": 3}}), 413)
     assert error["code"] == "too_many_items"
-    assert data_redis().exists("ns:alpha:s") == 0
+    assert data_redis().exists(stored_key("s")) == 0
 
 
 def test_add_member_over_limit_is_413(owner, settings):
@@ -411,7 +412,7 @@ def test_remrange_by_score(owner, board):
 
 def test_remrange_by_score_infinite(owner, board):
     assert data_of(owner.post(R + "board?op=remrange", {"by": "score", "min": "-inf", "max": "+inf"}))["removed"] == 4
-    assert data_redis().exists("ns:alpha:board") == 0
+    assert data_redis().exists(stored_key("board")) == 0
 
 
 def test_remrange_by_lex(owner, words):
@@ -455,7 +456,7 @@ def test_popmax_count(owner, board):
 
 def test_popmin_count_beyond_size(owner, board):
     assert data_of(owner.post(R + "board?op=popmin", {"count": 10}))["members"] == ["a", "b", "c", "d"]
-    assert data_redis().exists("ns:alpha:board") == 0
+    assert data_redis().exists(stored_key("board")) == 0
 
 
 def test_pop_empty(owner):
@@ -591,9 +592,9 @@ def test_outsider_is_403(outsider, board):
     ],
 )
 def test_wrong_type_is_409(owner, method, path, body):
-    data_redis().rpush("ns:alpha:text", "v")
+    data_redis().rpush(stored_key("text"), "v")
     assert error_of(owner.request(method, R + path, body), 409)["code"] == "wrong_type"
-    assert data_redis().lrange("ns:alpha:text", 0, -1) == [b"v"]
+    assert data_redis().lrange(stored_key("text"), 0, -1) == [b"v"]
 
 
 def test_base64_members_in_and_out(owner):
@@ -605,7 +606,7 @@ def test_base64_members_in_and_out(owner):
 
 
 def test_binary_member_falls_back_to_base64(owner):
-    data_redis().zadd("ns:alpha:bin", {b"\xff": 1, b"ok": 2})
+    data_redis().zadd(stored_key("bin"), {b"\xff": 1, b"ok": 2})
     assert data_of(owner.get(R + "bin")) == {"key": "bin", "members": ["/w==", "b2s="], "encoding": "base64"}
     assert data_of(owner.post(R + "bin?op=popmin")) == {
         "key": "bin",
@@ -624,7 +625,7 @@ def test_base64_lex_bound(owner, words):
 
 def test_invalid_base64_member_is_400(owner):
     assert "members" in error_of(owner.post(R + "bin?encoding=base64", {"members": {"!!": 1}}), 400)["fields"]
-    assert data_redis().exists("ns:alpha:bin") == 0
+    assert data_redis().exists(stored_key("bin")) == 0
 
 
 @pytest.mark.parametrize("name", ["a/b/c", "../beta/x", "ns:beta:x", "순위표"])
@@ -632,12 +633,12 @@ def test_hostile_key_names_stay_in_namespace(owner, name):
     path = R + name.replace("%", "%25")
     data_of(owner.post(path, {"members": {"m": 1}}))
     assert stored(name) == {b"m": 1.0}
-    assert data_redis().keys("ns:beta:*") == []
+    assert stored_keys(stored_key("*", "beta")) == []
     assert data_of(owner.get(path + "?op=card"))["key"] == name
 
 
 def test_keys_lists_only_sorted_sets(owner, board):
-    data_redis().set("ns:alpha:text", "v")
+    data_redis().set(stored_key("text"), "v")
     assert data_of(owner.get(R))["keys"] == ["board"]
 
 

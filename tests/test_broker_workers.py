@@ -120,6 +120,31 @@ def test_stuck_worker_result_is_fenced(db, engine, workers):
     assert queues.finished_count() == 1
 
 
+def test_trickling_engine_call_loses_lease(db, engine, workers):
+    """An engine call that receives a byte at a time beats every read timeout, so its lease runs out.
+
+    The job is taken again and finishes; the trickled answer arrives late and is discarded.
+    """
+    engine.trickle_next(12.0)
+    first = workers("broker-trickle", engine.url, **SHORT_LEASE)
+    req_id = submit_embed("alpha", ["trickled"])
+    wait_until(lambda: engine.calls, 15, "the trickling engine call", first)
+    rescuer = workers("broker-trickle-rescuer", engine.url, **SHORT_LEASE)
+
+    job = wait_final(req_id, rescuer, timeout=30)
+    assert job.status == jobs.JobStatus.DONE
+    assert job.deliveries == 2
+    assert job.result["vectors"] == [fake_embedding("trickled")]
+    assert len(engine.calls) == 2
+
+    def fenced() -> bool:
+        return "Discarded the result of job" in first.output() + rescuer.output()
+
+    wait_until(fenced, 20, "the trickled result to be fenced", first)
+    assert jobs.get_job(req_id).result == job.result
+    assert queues.finished_count() == 1
+
+
 def test_engine_503_for_30_seconds_then_all_done(db, engine, workers):
     outage = {"REDGX_ENGINE_FAILURE_THRESHOLD": "2", "REDGX_JOB_MAX_ATTEMPTS": "3"}
     worker = workers("broker-outage", engine.url, **outage)

@@ -15,10 +15,11 @@ from apps.compat.commands import ALLOWED, CommandError, PreparedCommand, command
 from apps.core.redis import data_redis
 from apps.tenancy.permissions import Permission
 
-from .conftest import stored_redis
+from .conftest import stored_key, stored_keys, stored_redis
 
 BASE = "/compat/upstash/ns/alpha"
 BETA_SECRET = "beta-secret-value"
+ALPHA_PREFIX = stored_key("").encode()
 
 HOSTILE_COMMANDS = [
     ["EVAL", "return redis.call('GET', 'ns:beta:secret')", "0"],
@@ -92,23 +93,23 @@ def post(client: Client, path: str, body, key: str, **headers):
 def seed_other_data() -> dict:
     """Store data in namespace beta and outside any namespace; return its snapshot."""
     stored = stored_redis()
-    stored.set("ns:beta:secret", BETA_SECRET)
+    stored.set(stored_key("secret", "beta"), BETA_SECRET)
     stored.set("global", "global-value")
-    stored.sadd("ns:beta:set", "b1", "b2")
-    stored.zadd("ns:beta:zset", {"b1": 1})
-    stored.rpush("ns:beta:list", "b1", "b2")
-    stored.xadd("ns:beta:stream", {"f": "v"}, id="1-1")
-    stored.xgroup_create("ns:beta:stream", "g", id="0")
+    stored.sadd(stored_key("set", "beta"), "b1", "b2")
+    stored.zadd(stored_key("zset", "beta"), {"b1": 1})
+    stored.rpush(stored_key("list", "beta"), "b1", "b2")
+    stored.xadd(stored_key("stream", "beta"), {"f": "v"}, id="1-1")
+    stored.xgroup_create(stored_key("stream", "beta"), "g", id="0")
     # The owner's own data, so that commands have something to move.
-    stored.set("ns:alpha:mine", "mine")
-    stored.sadd("ns:alpha:mine-set", "a1")
-    stored.rpush("ns:alpha:mine-list", "1", "2")
+    stored.set(stored_key("mine"), "mine")
+    stored.sadd(stored_key("mine-set"), "a1")
+    stored.rpush(stored_key("mine-list"), "1", "2")
     return snapshot_outside_alpha()
 
 
 def snapshot_outside_alpha() -> dict:
     stored = stored_redis()
-    return {key: stored.dump(key) for key in stored.keys("*") if not key.startswith(b"ns:alpha:")}
+    return {key: stored.dump(key) for key in stored_keys() if not key.startswith(ALPHA_PREFIX)}
 
 
 @pytest.mark.parametrize("form", ["single", "pipeline", "multi-exec"])
@@ -131,8 +132,8 @@ def test_hostile_commands_stay_in_namespace(owner_key, form):
         for secret in secret_forms:
             assert secret not in body, body
     # Keys the owner made are inside alpha, whatever their names say.
-    for key in stored_redis().keys("*"):
-        assert key.startswith(b"ns:alpha:") or key in before
+    for key in stored_keys():
+        assert key.startswith(ALPHA_PREFIX) or key in before
 
 
 def test_refused_commands_say_why(owner_key):
@@ -165,7 +166,7 @@ def test_key_naming_other_namespace_is_own_key(owner_key):
     client = Client()
     assert post(client, BASE, ["SET", "ns:beta:secret", "overwritten"], owner_key).json() == {"result": "OK"}
     assert post(client, BASE, ["GET", "ns:beta:secret"], owner_key).json() == {"result": "overwritten"}
-    assert stored_redis().get("ns:alpha:ns:beta:secret") == b"overwritten"
+    assert stored_redis().get(stored_key("ns:beta:secret")) == b"overwritten"
     assert snapshot_outside_alpha() == before
 
 
@@ -198,11 +199,11 @@ def test_reader_is_refused_every_write_command(reader_key):
     response = post(client, f"{BASE}/multi-exec", [["GET", "1"], samples[0]], reader_key)
     assert response.status_code == 403
     assert response.json()["error"].startswith("EXECABORT ")
-    assert stored_redis().keys("*") == []
+    assert stored_keys() == []
 
 
 def test_reader_may_read(reader_key):
-    stored_redis().set("ns:alpha:k", "v")
+    stored_redis().set(stored_key("k"), "v")
     client = Client()
     assert post(client, BASE, ["GET", "k"], reader_key).json() == {"result": "v"}
     response = client.get(f"{BASE}/get/k", HTTP_AUTHORIZATION=f"Bearer {reader_key}")
@@ -234,19 +235,19 @@ def test_token_query_parameter_is_off_by_default(owner_key):
     with override_settings(REDGX_UPSTASH_ALLOW_TOKEN_PARAM=True):
         response = client.get(f"{BASE}/set/k/v?_token={owner_key}")
     assert response.json() == {"result": "OK"}
-    assert stored_redis().get("ns:alpha:k") == b"v"
+    assert stored_redis().get(stored_key("k")) == b"v"
 
 
 def test_key_check_rejects_unprefixed_movable_key(db):
     # A key-spec reading that missed a key would leave it unprefixed; COMMAND GETKEYS catches it.
     command = PreparedCommand(
         name="zunionstore",
-        args=[b"ZUNIONSTORE", b"ns:alpha:d", b"2", b"ns:alpha:a", b"ns:beta:b"],
+        args=[b"ZUNIONSTORE", ALPHA_PREFIX + b"d", b"2", ALPHA_PREFIX + b"a", stored_key("b", "beta").encode()],
         permission=Permission.WRITE,
-        prefix=b"ns:alpha:",
+        prefix=ALPHA_PREFIX,
         verify_key_count=3,
     )
     with pytest.raises(CommandError, match="could not be confined"):
         confirm_keys(data_redis(), command)
-    command.args[4] = b"ns:alpha:b"
+    command.args[4] = ALPHA_PREFIX + b"b"
     confirm_keys(data_redis(), command)

@@ -4,7 +4,7 @@ import json
 
 from django.test import Client, override_settings
 
-from .conftest import stored_redis
+from .conftest import stored_key, stored_keys, stored_redis
 
 BASE = "/compat/upstash/ns/alpha"
 
@@ -19,7 +19,7 @@ def test_path_form_with_options(owner_key):
     client = Client()
     auth = {"HTTP_AUTHORIZATION": f"Bearer {owner_key}"}
     assert client.get(f"{BASE}/set/foo/bar/EX/100", **auth).json() == {"result": "OK"}
-    assert 0 < stored_redis().ttl("ns:alpha:foo") <= 100
+    assert 0 < stored_redis().ttl(stored_key("foo")) <= 100
     assert client.get(f"{BASE}/get/foo", **auth).json() == {"result": "bar"}
     assert client.head(f"{BASE}/get/foo", **auth).status_code == 200
 
@@ -31,12 +31,12 @@ def test_path_form_body_is_last_argument(owner_key):
         f"{BASE}/set/doc?EX=100", raw, content_type="application/octet-stream", HTTP_AUTHORIZATION=f"Bearer {owner_key}"
     )
     assert response.json() == {"result": "OK"}
-    assert stored_redis().get("ns:alpha:doc") == raw
-    assert 0 < stored_redis().ttl("ns:alpha:doc") <= 100
+    assert stored_redis().get(stored_key("doc")) == raw
+    assert 0 < stored_redis().ttl(stored_key("doc")) <= 100
 
 
 def test_base64_encoding_header(owner_key):
-    stored_redis().set("ns:alpha:k", "value")
+    stored_redis().set(stored_key("k"), "value")
     assert post(BASE, ["GET", "k"], owner_key, HTTP_UPSTASH_ENCODING="base64").json() == {"result": "dmFsdWU="}
     # "OK" stays plain, as both Upstash SDKs expect.
     assert post(BASE, ["SET", "k", "v"], owner_key, HTTP_UPSTASH_ENCODING="base64").json() == {"result": "OK"}
@@ -46,8 +46,8 @@ def test_base64_encoding_header(owner_key):
 def test_numbers_and_booleans_become_text(owner_key):
     assert post(BASE, ["SET", "n", 1.5], owner_key).json() == {"result": "OK"}
     assert post(BASE, ["SET", "b", True], owner_key).json() == {"result": "OK"}
-    assert stored_redis().get("ns:alpha:n") == b"1.5"
-    assert stored_redis().get("ns:alpha:b") == b"true"
+    assert stored_redis().get(stored_key("n")) == b"1.5"
+    assert stored_redis().get(stored_key("b")) == b"true"
 
 
 def test_malformed_requests(owner_key):
@@ -72,7 +72,7 @@ def test_malformed_requests(owner_key):
 
 
 def test_redis_errors_keep_their_code(owner_key):
-    stored_redis().set("ns:alpha:s", "text")
+    stored_redis().set(stored_key("s"), "text")
     response = post(BASE, ["HGET", "s", "f"], owner_key)
     assert response.status_code == 400
     assert response.json() == {"error": "WRONGTYPE Operation against a key holding the wrong kind of value"}
@@ -80,7 +80,7 @@ def test_redis_errors_keep_their_code(owner_key):
     assert response.json() == {"error": "ERR value is not an integer or out of range"}
     # The key name in Redis's message loses the namespace prefix.
     response = post(BASE, ["XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", ">"], owner_key)
-    assert "ns:alpha" not in response.json()["error"]
+    assert stored_key("") not in response.json()["error"]
     assert response.json()["error"].startswith("NOGROUP ") or response.json()["error"].startswith("WRONGTYPE ")
 
 
@@ -109,7 +109,7 @@ def test_size_limits(owner_key):
     with override_settings(REDGX_MAX_BODY_BYTES=100, DATA_UPLOAD_MAX_MEMORY_SIZE=100):
         response = post(BASE, ["SET", "k", "x" * 200], owner_key)
         assert response.status_code == 413
-    assert stored_redis().keys("*") == []
+    assert stored_keys() == []
 
 
 def test_pipeline_keeps_order_and_errors(owner_key):
@@ -136,4 +136,34 @@ def test_path_form_decodes_encoded_slash(owner_key):
         HTTP_AUTHORIZATION=f"Bearer {owner_key}",
     )
     assert response.json() == {"result": "OK"}
-    assert stored_redis().get("ns:alpha:dir/file") == "café ok".encode()
+    assert stored_redis().get(stored_key("dir/file")) == "café ok".encode()
+
+
+@override_settings(REDGX_MAX_ITEMS_PER_REQUEST=50)
+def test_keys_scans_only_the_namespace(owner_key):
+    stored = stored_redis()
+    for n in range(30):
+        stored.set(stored_key(f"user:{n}"), n)
+    stored.set(stored_key("other"), 1)
+    stored.set(stored_key("user:x", namespace="beta"), 1)
+
+    reply = post(BASE, ["KEYS", "user:*"], owner_key).json()
+    assert sorted(reply["result"]) == sorted(f"user:{n}" for n in range(30))
+
+    for n in range(30, 60):
+        stored.set(stored_key(f"user:{n}"), n)
+    refused = post(BASE, ["KEYS", "user:*"], owner_key)
+    assert refused.status_code == 400
+    assert refused.json()["error"].startswith("ERR more than 50 keys match")
+
+
+def test_keys_runs_only_as_a_single_command(owner_key):
+    stored_redis().set(stored_key("k"), "v")
+    results = post(f"{BASE}/pipeline", [["KEYS", "*"], ["GET", "k"]], owner_key).json()
+    assert results[0]["error"].startswith("ERR KEYS runs only as a single command")
+    assert results[1] == {"result": "v"}
+
+    aborted = post(f"{BASE}/multi-exec", [["SET", "k", "w"], ["KEYS", "*"]], owner_key)
+    assert aborted.status_code == 400
+    assert aborted.json()["error"].startswith("EXECABORT")
+    assert stored_redis().get(stored_key("k")) == b"v"

@@ -15,7 +15,7 @@ import pytest
 from upstash_redis import Redis as UpstashRedis
 from upstash_redis.errors import UpstashError
 
-from .conftest import READ, ROOT, WRITE, free_port, make_key, start_web, stored_redis
+from .conftest import READ, ROOT, WRITE, free_port, make_key, start_web, stored_key, stored_redis
 
 NODE_CHECK_DIR = ROOT / "tests" / "compat"
 
@@ -46,7 +46,7 @@ def test_strings(sdk):
     stored = stored_redis()
     assert sdk.set("greeting", "hello", ex=100) is True
     assert sdk.get("greeting") == "hello"
-    assert 0 < stored.ttl("ns:alpha:greeting") <= 100
+    assert 0 < stored.ttl(stored_key("greeting")) <= 100
     assert sdk.set("greeting", "other", nx=True) is False
     assert sdk.incr("counter") == 1
     assert sdk.incrby("counter", 41) == 42
@@ -56,9 +56,9 @@ def test_strings(sdk):
     assert sdk.append("greeting", " world") == 11
     assert sdk.getdel("greeting") == "hello world"
 
-    assert stored.get("ns:alpha:counter") == b"42"
-    assert stored.get("ns:alpha:a") == b"1"
-    assert stored.exists("ns:alpha:greeting") == 0
+    assert stored.get(stored_key("counter")) == b"42"
+    assert stored.get(stored_key("a")) == b"1"
+    assert stored.exists(stored_key("greeting")) == 0
     assert stored.exists("counter") == 0
 
 
@@ -71,7 +71,7 @@ def test_hashes(sdk):
     cursor, fields = sdk.hscan("user", 0)
     assert cursor == 0
     assert fields == {"name": "Ada", "visits": "3"}
-    assert stored_redis().hgetall("ns:alpha:user") == {b"name": b"Ada", b"visits": b"3"}
+    assert stored_redis().hgetall(stored_key("user")) == {b"name": b"Ada", b"visits": b"3"}
 
 
 def test_lists_with_blocking_pop(sdk):
@@ -83,8 +83,8 @@ def test_lists_with_blocking_pop(sdk):
     # The key name in a blocking pop's reply comes back without the namespace prefix.
     assert sdk.execute(["BLPOP", "empty", "jobs", "1"]) == ["jobs", "b"]
     assert sdk.execute(["BRPOP", "empty", "0.05"]) is None
-    assert stored_redis().lrange("ns:alpha:jobs", 0, -1) == [b"c"]
-    assert stored_redis().lrange("ns:alpha:done", 0, -1) == [b"a"]
+    assert stored_redis().lrange(stored_key("jobs"), 0, -1) == [b"c"]
+    assert stored_redis().lrange(stored_key("done"), 0, -1) == [b"a"]
 
 
 def test_sets(sdk):
@@ -95,7 +95,7 @@ def test_sets(sdk):
     assert sdk.sunionstore("both", "red", "sweet") == 3
     assert sorted(sdk.smembers("both")) == ["apple", "cherry", "honey"]
     assert sdk.scard("both") == 3
-    assert stored_redis().smembers("ns:alpha:both") == {b"apple", b"cherry", b"honey"}
+    assert stored_redis().smembers(stored_key("both")) == {b"apple", b"cherry", b"honey"}
 
 
 def test_sorted_sets(sdk):
@@ -106,7 +106,7 @@ def test_sorted_sets(sdk):
     assert sdk.zrank("board", "cy") == 0
     assert sdk.zpopmin("board") == [("cy", 15.0)]
     assert sdk.execute(["BZPOPMAX", "board", "1"]) == ["board", "bob", "20"]
-    assert stored_redis().zrange("ns:alpha:board", 0, -1, withscores=True) == [(b"ann", 17.0)]
+    assert stored_redis().zrange(stored_key("board"), 0, -1, withscores=True) == [(b"ann", 17.0)]
 
 
 def test_streams_with_consumer_group(sdk):
@@ -129,9 +129,9 @@ def test_streams_with_consumer_group(sdk):
     assert sdk.xinfo_groups("events")[0][1] == "workers"
 
     stored = stored_redis()
-    assert stored.xlen("ns:alpha:events") == 2
-    assert stored.xinfo_groups("ns:alpha:events")[0]["name"] == b"workers"
-    assert stored.xpending("ns:alpha:events", "workers")["pending"] == 1
+    assert stored.xlen(stored_key("events")) == 2
+    assert stored.xinfo_groups(stored_key("events"))[0]["name"] == b"workers"
+    assert stored.xpending(stored_key("events"), "workers")["pending"] == 1
 
 
 def test_pipeline_runs_in_order(sdk):
@@ -141,7 +141,7 @@ def test_pipeline_runs_in_order(sdk):
     pipeline.hset("h", values={"f": "v"})
     pipeline.get("p")
     assert pipeline.exec() == [True, 2, 1, "2"]
-    assert stored_redis().get("ns:alpha:p") == b"2"
+    assert stored_redis().get(stored_key("p")) == b"2"
 
 
 def test_pipeline_reports_errors_per_command(alpha_url, owner_key_live):
@@ -163,8 +163,8 @@ def test_multi_exec_transaction(sdk):
     transaction.get("balance")
     assert transaction.exec() == [True, 70, 1, "70"]
     stored = stored_redis()
-    assert stored.get("ns:alpha:balance") == b"70"
-    assert stored.lrange("ns:alpha:ledger", 0, -1) == [b"-30"]
+    assert stored.get(stored_key("balance")) == b"70"
+    assert stored.lrange(stored_key("ledger"), 0, -1) == [b"-30"]
 
 
 def test_multi_exec_with_rejected_command_runs_nothing(alpha_url, owner_key_live):
@@ -172,21 +172,21 @@ def test_multi_exec_with_rejected_command_runs_nothing(alpha_url, owner_key_live
     response = httpx.post(f"{alpha_url}/multi-exec", json=body, headers={"Authorization": f"Bearer {owner_key_live}"})
     assert response.status_code == 400
     assert response.json()["error"].startswith("EXECABORT ")
-    assert stored_redis().exists("ns:alpha:untouched") == 0
+    assert stored_redis().exists(stored_key("untouched")) == 0
 
 
 def test_binary_values_round_trip(sdk, alpha_url, owner_key_live):
     text = 'line\nbreak "quoted" \x00 NUL, \u00e9, \u6f22\u5b57, \U0001f600'
     assert sdk.set("text", text) is True
     assert sdk.get("text") == text
-    assert stored_redis().get("ns:alpha:text") == text.encode("utf-8")
+    assert stored_redis().get(stored_key("text")) == text.encode("utf-8")
 
     # Bytes that are not UTF-8 go in as a raw request body (path form) and come back as base64.
     raw = bytes(range(256))
     headers = {"Authorization": f"Bearer {owner_key_live}"}
     response = httpx.post(f"{alpha_url}/set/blob", content=raw, headers=headers)
     assert response.json() == {"result": "OK"}
-    assert stored_redis().get("ns:alpha:blob") == raw
+    assert stored_redis().get(stored_key("blob")) == raw
     response = httpx.post(alpha_url, json=["GET", "blob"], headers={**headers, "Upstash-Encoding": "base64"})
     assert base64.b64decode(response.json()["result"]) == raw
 
@@ -198,7 +198,7 @@ def test_binary_values_round_trip(sdk, alpha_url, owner_key_live):
 
 def test_scan_and_keys_stay_in_namespace(sdk):
     stored = stored_redis()
-    stored.set("ns:beta:secret", "x")
+    stored.set(stored_key("secret", "beta"), "x")
     stored.set("outside", "x")
     sdk.set("k1", "v")
     sdk.set("k2", "v")
@@ -227,7 +227,7 @@ def test_read_only_key_gets_sdk_error(alpha_url, transactional_db):
     with pytest.raises(UpstashError, match="NOPERM"):
         reader.set("k", "v")
     assert reader.get("k") is None
-    assert stored_redis().exists("ns:alpha:k") == 0
+    assert stored_redis().exists(stored_key("k")) == 0
     reader.close()
 
 
@@ -258,6 +258,6 @@ def test_node_sdk_drives_redgx(transactional_db):
     assert report["failed"] == []
     assert report["passed"] >= 9
     stored = stored_redis()
-    assert stored.get("ns:alpha:js:string") == b"hello from node"
-    assert stored.xlen("ns:alpha:js:events") == 2
-    assert stored.get("ns:alpha:js:blob") == "caf\u00e9 \U0001f600 \x00".encode()
+    assert stored.get(stored_key("js:string")) == b"hello from node"
+    assert stored.xlen(stored_key("js:events")) == 2
+    assert stored.get(stored_key("js:blob")) == "caf\u00e9 \U0001f600 \x00".encode()

@@ -42,9 +42,9 @@ def test_readyz_engine_down_is_degraded(engine):
 def test_readyz_redis_down_is_503(engine, monkeypatch):
     import redis
 
-    from apps.health import checks
+    from apps.core import redis as redis_roles
 
-    monkeypatch.setattr(checks, "data_redis", lambda: redis.Redis(port=1, socket_connect_timeout=0.5))
+    monkeypatch.setattr(redis_roles, "data_redis", lambda: redis.Redis(port=1, socket_connect_timeout=0.5))
     response = Client().get("/readyz")
     assert response.status_code == 503
     body = response.json()

@@ -4,6 +4,7 @@ import pytest
 
 from apps.core.redis import data_redis
 
+from .conftest import stored_key, stored_keys
 from .envelopes import data_of
 
 KV = "/api/v1/ns/alpha/kv/"
@@ -17,7 +18,7 @@ def test_set_then_get(owner):
     assert data_of(owner.put(KV + "greeting", {"value": "안녕하세요"})) == {"key": "greeting", "written": True}
     data = data_of(owner.get(KV + "greeting"))
     assert data == {"key": "greeting", "value": "안녕하세요", "encoding": "utf-8", "ttl_ms": None}
-    assert data_redis().get("ns:alpha:greeting") == "안녕하세요".encode()
+    assert data_redis().get(stored_key("greeting")) == "안녕하세요".encode()
 
 
 def test_get_missing_is_404(owner):
@@ -32,7 +33,7 @@ def test_empty_value_is_stored(owner):
 
 
 def test_binary_value_comes_back_as_base64(owner):
-    data_redis().set("ns:alpha:blob", b"\xff\x00\xfe")
+    data_redis().set(stored_key("blob"), b"\xff\x00\xfe")
     data = data_of(owner.get(KV + "blob"))
     assert data["encoding"] == "base64"
     assert data["value"] == "/wD+"
@@ -42,12 +43,12 @@ def test_set_with_ttl_seconds(owner):
     data_of(owner.put(KV + "session", {"value": "v", "ttl": 100}))
     ttl_ms = data_of(owner.get(KV + "session"))["ttl_ms"]
     assert 99_000 < ttl_ms <= 100_000
-    assert 99 <= data_redis().ttl("ns:alpha:session") <= 100
+    assert 99 <= data_redis().ttl(stored_key("session")) <= 100
 
 
 def test_set_with_ttl_ms_expires(owner):
     data_of(owner.put(KV + "flash", {"value": "v", "ttl_ms": 50}))
-    assert data_redis().pttl("ns:alpha:flash") <= 50
+    assert data_redis().pttl(stored_key("flash")) <= 50
     time.sleep(0.1)
     assert owner.get(KV + "flash").status_code == 404
 
@@ -83,21 +84,21 @@ def test_invalid_set_names_the_field(owner, body, field):
     assert error["code"] == "invalid"
     assert field in error["fields"]
     assert f"'{field}'" in error["message"]
-    assert data_redis().exists("ns:alpha:k") == 0
+    assert data_redis().exists(stored_key("k")) == 0
 
 
 def test_nx_writes_only_new_keys(owner):
     assert data_of(owner.put(KV + "k", {"value": "first", "nx": True}))["written"] is True
     assert data_of(owner.put(KV + "k", {"value": "second", "nx": True}))["written"] is False
-    assert data_redis().get("ns:alpha:k") == b"first"
+    assert data_redis().get(stored_key("k")) == b"first"
 
 
 def test_xx_writes_only_existing_keys(owner):
     assert data_of(owner.put(KV + "k", {"value": "v", "xx": True}))["written"] is False
-    assert data_redis().exists("ns:alpha:k") == 0
+    assert data_redis().exists(stored_key("k")) == 0
     data_of(owner.put(KV + "k", {"value": "v"}))
     assert data_of(owner.put(KV + "k", {"value": "w", "xx": True}))["written"] is True
-    assert data_redis().get("ns:alpha:k") == b"w"
+    assert data_redis().get(stored_key("k")) == b"w"
 
 
 def test_value_over_limit_is_413(owner, settings):
@@ -105,20 +106,20 @@ def test_value_over_limit_is_413(owner, settings):
     response = owner.put(KV + "k", {"value": "x" * 11})
     assert response.status_code == 413
     assert error_code(response) == "payload_too_large"
-    assert data_redis().exists("ns:alpha:k") == 0
+    assert data_redis().exists(stored_key("k")) == 0
 
 
 def test_delete(owner):
     data_of(owner.put(KV + "k", {"value": "v"}))
     assert data_of(owner.delete(KV + "k")) == {"key": "k", "deleted": 1}
     assert data_of(owner.delete(KV + "k")) == {"key": "k", "deleted": 0}
-    assert data_redis().exists("ns:alpha:k") == 0
+    assert data_redis().exists(stored_key("k")) == 0
 
 
 def test_incr_from_missing_key(owner):
     assert data_of(owner.post(KV + "counter?op=incr"))["value"] == 1
     assert data_of(owner.post(KV + "counter?op=incr", {"by": 41}))["value"] == 42
-    assert data_redis().get("ns:alpha:counter") == b"42"
+    assert data_redis().get(stored_key("counter")) == b"42"
 
 
 def test_decr(owner):
@@ -137,7 +138,7 @@ def test_incr_on_text_is_409(owner):
     response = owner.post(KV + "k?op=incr")
     assert response.status_code == 409
     assert error_code(response) == "not_integer"
-    assert data_redis().get("ns:alpha:k") == b"hello"
+    assert data_redis().get(stored_key("k")) == b"hello"
 
 
 def test_incr_overflow_is_409(owner):
@@ -152,7 +153,7 @@ def test_incr_rejects_bad_amount(owner, by):
     response = owner.post(KV + "k?op=incr", {"by": by})
     assert response.status_code == 400
     assert "by" in response.json()["error"]["fields"]
-    assert data_redis().exists("ns:alpha:k") == 0
+    assert data_redis().exists(stored_key("k")) == 0
 
 
 def test_decr_of_int64_min_is_400(owner):
@@ -161,7 +162,7 @@ def test_decr_of_int64_min_is_400(owner):
 
 
 def test_wrong_type_is_409(owner):
-    data_redis().hset("ns:alpha:hash", "field", "v")
+    data_redis().hset(stored_key("hash"), "field", "v")
     response = owner.get(KV + "hash")
     assert response.status_code == 409
     assert error_code(response) == "wrong_type"
@@ -171,14 +172,14 @@ def test_reader_can_get_but_not_incr(owner, reader):
     data_of(owner.put(KV + "k", {"value": "1"}))
     assert data_of(reader.get(KV + "k"))["value"] == "1"
     assert reader.post(KV + "k?op=incr").status_code == 403
-    assert data_redis().get("ns:alpha:k") == b"1"
+    assert data_redis().get(stored_key("k")) == b"1"
 
 
 def test_set_with_get_returns_previous(owner):
     data_of(owner.put(KV + "k", {"value": "old"}))
     assert data_of(owner.put(KV + "k", {"value": "new", "get": True}))["previous"] == "old"
     assert data_of(owner.put(KV + "fresh", {"value": "v", "get": True}))["previous"] is None
-    assert data_redis().get("ns:alpha:k") == b"new"
+    assert data_redis().get(stored_key("k")) == b"new"
 
 
 def test_set_keepttl(owner):
@@ -189,7 +190,7 @@ def test_set_keepttl(owner):
 
 def test_base64_value_in_and_out(owner):
     data_of(owner.put(KV + "blob?encoding=base64", {"value": "/wD+"}))
-    assert data_redis().get("ns:alpha:blob") == b"\xff\x00\xfe"
+    assert data_redis().get(stored_key("blob")) == b"\xff\x00\xfe"
     data = data_of(owner.get(KV + "blob?encoding=base64"))
     assert data["value"] == "/wD+"
     assert data["encoding"] == "base64"
@@ -204,7 +205,7 @@ def test_invalid_base64_is_400(owner):
     response = owner.put(KV + "k?encoding=base64", {"value": "not base64!"})
     assert response.status_code == 400
     assert "value" in response.json()["error"]["fields"]
-    assert data_redis().exists("ns:alpha:k") == 0
+    assert data_redis().exists(stored_key("k")) == 0
 
 
 def test_unknown_encoding_is_400(owner):
@@ -227,7 +228,7 @@ def test_expire_ttl_persist(owner):
     assert data_of(owner.post(KV + "k?op=expire", {"ttl": 10, "gt": True}))["applied"] is False
     assert data_of(owner.post(KV + "k?op=expire", {"ttl_ms": 500_000, "xx": True, "gt": True}))["applied"] is True
     assert data_of(owner.post(KV + "k?op=persist"))["persisted"] is True
-    assert data_redis().ttl("ns:alpha:k") == -1
+    assert data_redis().ttl(stored_key("k")) == -1
 
 
 def test_expire_missing_key(owner):
@@ -238,7 +239,7 @@ def test_expire_missing_key(owner):
 def test_expire_zero_deletes(owner):
     data_of(owner.put(KV + "k", {"value": "v"}))
     data_of(owner.post(KV + "k?op=expire", {"ttl": 0}))
-    assert data_redis().exists("ns:alpha:k") == 0
+    assert data_redis().exists(stored_key("k")) == 0
 
 
 @pytest.mark.parametrize(
@@ -254,7 +255,7 @@ def test_invalid_expire_is_400(owner, body, field):
 def test_mset_and_mget(owner):
     data = data_of(owner.post(KV + "?op=mset", {"items": {"a": "1", "b/c": "2"}}))
     assert data == {"written": True, "count": 2}
-    assert data_redis().get("ns:alpha:b/c") == b"2"
+    assert data_redis().get(stored_key("b/c")) == b"2"
     data = data_of(owner.get(KV + "?op=mget&key=a&key=b/c&key=missing"))
     assert data == {"values": {"a": "1", "b/c": "2", "missing": None}, "encoding": "utf-8"}
 
@@ -263,8 +264,8 @@ def test_msetnx_writes_all_or_none(owner):
     data_of(owner.put(KV + "a", {"value": "old"}))
     data = data_of(owner.post(KV + "?op=mset", {"items": {"a": "new", "b": "new"}, "nx": True}))
     assert data == {"written": False, "count": 0}
-    assert data_redis().get("ns:alpha:a") == b"old"
-    assert data_redis().exists("ns:alpha:b") == 0
+    assert data_redis().get(stored_key("a")) == b"old"
+    assert data_redis().exists(stored_key("b")) == 0
 
 
 def test_mset_limits(owner, settings):
@@ -273,11 +274,11 @@ def test_mset_limits(owner, settings):
     assert response.status_code == 413
     assert error_code(response) == "too_many_items"
     assert owner.post(KV + "?op=mset", {"items": {}}).status_code == 400
-    assert data_redis().keys("*") == []
+    assert stored_keys() == []
 
 
 def test_mget_cannot_reach_other_namespace(owner):
-    data_redis().set("ns:beta:secret", "x")
+    data_redis().set(stored_key("secret", "beta"), "x")
     data = data_of(owner.get(KV + "?op=mget&key=../beta/secret&key=ns:beta:secret"))
     assert data["values"] == {"../beta/secret": None, "ns:beta:secret": None}
 
@@ -285,7 +286,7 @@ def test_mget_cannot_reach_other_namespace(owner):
 def test_delete_many(owner):
     data_of(owner.post(KV + "?op=mset", {"items": {"a": "1", "b": "2"}}))
     assert data_of(owner.delete(KV + "?key=a&key=b&key=c")) == {"deleted": 2}
-    assert data_redis().keys("*") == []
+    assert stored_keys() == []
 
 
 def test_reader_cannot_mset(reader):
@@ -304,4 +305,4 @@ def test_unknown_query_argument_is_400(owner):
     response = owner.delete(KV + "k?member=a")
     assert response.status_code == 400
     assert "member" in response.json()["error"]["fields"]
-    assert data_redis().exists("ns:alpha:k") == 1
+    assert data_redis().exists(stored_key("k")) == 1

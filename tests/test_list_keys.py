@@ -2,6 +2,8 @@
 
 from apps.core.redis import data_redis
 
+from .conftest import stored_key
+
 
 def list_all(client, area: str, pattern: str = "*", count: int = 10) -> list[str]:
     """Follow the cursor to the end, as a client must."""
@@ -18,11 +20,11 @@ def list_all(client, area: str, pattern: str = "*", count: int = 10) -> list[str
 
 def test_listing_stays_in_namespace_and_area(owner):
     redis = data_redis()
-    redis.set("ns:alpha:user:1", "a")
-    redis.set("ns:alpha:user:2", "b")
-    redis.hset("ns:alpha:user:3", "f", "v")  # another area, same prefix
-    redis.set("ns:alphabet:user:1", "x")  # a namespace whose name extends alpha
-    redis.set("ns:beta:user:1", "y")
+    redis.set(stored_key("user:1"), "a")
+    redis.set(stored_key("user:2"), "b")
+    redis.hset(stored_key("user:3"), "f", "v")  # another area, same prefix
+    redis.set(stored_key("user:1", "alphabet"), "x")  # a namespace whose name extends alpha
+    redis.set(stored_key("user:1", "beta"), "y")
     redis.set("user:1", "outside any namespace")
 
     assert list_all(owner, "kv", "user:*") == ["user:1", "user:2"]
@@ -32,12 +34,12 @@ def test_listing_stays_in_namespace_and_area(owner):
 
 def test_listing_pages_with_cursor(owner):
     for n in range(25):
-        data_redis().set(f"ns:alpha:k{n}", "v")
+        data_redis().set(stored_key(f"k{n}"), "v")
     assert list_all(owner, "kv", count=5) == sorted(f"k{n}" for n in range(25))
 
 
 def test_listing_pattern_cannot_escape(owner):
-    data_redis().set("ns:beta:secret", "y")
+    data_redis().set(stored_key("secret", "beta"), "y")
     for pattern in ["*", "../beta/*", "*beta*", "[a-z]*", "\\*"]:
         assert list_all(owner, "kv", pattern) == []
 

@@ -52,6 +52,7 @@ WORKER_METRICS = {
     "redgx_engine_batch_size_sum",
     "redgx_engine_call_duration_seconds_bucket",
     "redgx_engine_call_duration_seconds_count",
+    "redgx_inference_retries_total",
 }
 # Exporters that Prometheus scrapes beside RedGX (deploy/prometheus/prometheus.yml). Names
 # come from their sources: TEI's router (te_*), vLLM's metrics docs (vllm:*), and
@@ -214,6 +215,8 @@ def test_scrapes_contain_every_metric(transactional_db, engine, tmp_path):
         assert value_of(waiting, "redgx_rejections_total", kind="queue_full", namespace="alpha") == 1
         assert value_of(waiting, "redgx_engine_up", engine="default-embed", task="embed") == 1
 
+        # The first engine call fails once with 503, so one attempt is retried.
+        engine.fail_next(503, count=1)
         worker = start_metrics_worker(engine.url, worker_port, tmp_path / "worker")
         worker_url = f"http://127.0.0.1:{worker_port}/metrics"
 
@@ -243,10 +246,13 @@ def test_scrapes_contain_every_metric(transactional_db, engine, tmp_path):
     assert WORKER_METRICS - names_of(worker_samples) == set()
 
     assert value_of(worker_samples, "redgx_inference_jobs_total", task="embed", status="done") == 2
-    assert value_of(worker_samples, "redgx_engine_batch_size_count", engine="default-embed") == len(engine.calls)
-    assert value_of(worker_samples, "redgx_engine_batch_size_sum", engine="default-embed") == sum(engine.calls)
+    assert value_of(worker_samples, "redgx_inference_retries_total", task="embed", code="engine_unavailable") >= 1
+    # The histograms count successful calls, and the engine's first call was the failed one.
+    successful_calls = engine.calls[1:]
+    assert value_of(worker_samples, "redgx_engine_batch_size_count", engine="default-embed") == len(successful_calls)
+    assert value_of(worker_samples, "redgx_engine_batch_size_sum", engine="default-embed") == sum(successful_calls)
     assert value_of(worker_samples, "redgx_engine_call_duration_seconds_count", engine="default-embed") == len(
-        engine.calls
+        successful_calls
     )
     assert value_of(web_samples, "redgx_inference_queue_depth", task="embed") == 0
     assert value_of(web_samples, "redgx_inference_outbox_unfinished_jobs") == 0

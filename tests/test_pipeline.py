@@ -2,6 +2,8 @@
 
 from apps.core.redis import data_redis
 
+from .conftest import stored_key
+
 PIPELINE = "/api/v1/ns/alpha/pipeline"
 
 
@@ -23,11 +25,11 @@ def test_hundred_operations(owner):
     assert len(results) == 100
     assert all(result["ok"] for result in results)
     assert [result["data"]["value"] for result in results[50:]] == [str(n) for n in range(50)]
-    assert data_redis().get("ns:alpha:k49") == b"49"
+    assert data_redis().get(stored_key("k49")) == b"49"
 
 
 def test_failures_are_reported_per_operation(owner):
-    data_redis().hset("ns:alpha:h", "f", "v")
+    data_redis().hset(stored_key("h"), "f", "v")
     operations = [
         kv("set", "a", value="1"),
         kv("get", "missing"),
@@ -50,7 +52,7 @@ def test_failures_are_reported_per_operation(owner):
     assert results[5]["error"]["code"] == "unknown_operation"
     assert results[6]["error"]["code"] == "invalid_key"
     assert results[7]["data"]["value"] == "1"
-    assert data_redis().exists("ns:alpha:b") == 0
+    assert data_redis().exists(stored_key("b")) == 0
 
 
 def test_mixed_permissions_run_what_is_allowed(owner, reader):
@@ -59,7 +61,7 @@ def test_mixed_permissions_run_what_is_allowed(owner, reader):
     assert results[0]["data"]["value"] == "1"
     assert results[1]["status"] == 403
     assert results[1]["error"]["code"] == "permission_denied"
-    assert data_redis().get("ns:alpha:a") == b"1"
+    assert data_redis().get(stored_key("a")) == b"1"
 
 
 def test_atomic_with_forbidden_operation_runs_nothing(owner, reader):
@@ -68,25 +70,25 @@ def test_atomic_with_forbidden_operation_runs_nothing(owner, reader):
     error = response.json()["error"]
     assert error["code"] == "permission_denied"
     assert set(error["fields"]) == {"1"}
-    assert data_redis().exists("ns:alpha:b") == 0
+    assert data_redis().exists(stored_key("b")) == 0
 
 
 def test_atomic_type_clash_runs_nothing(owner):
-    data_redis().hset("ns:alpha:h", "f", "v")
+    data_redis().hset(stored_key("h"), "f", "v")
     operations = [kv("set", "a", value="1"), kv("incr", "counter"), kv("incr", "h")]
     response = owner.post(PIPELINE, {"atomic": True, "operations": operations})
     assert response.status_code == 409
     error = response.json()["error"]
     assert error["code"] == "wrong_type"
     assert "Operation 2" in error["message"]
-    assert data_redis().exists("ns:alpha:a") == 0
-    assert data_redis().exists("ns:alpha:counter") == 0
+    assert data_redis().exists(stored_key("a")) == 0
+    assert data_redis().exists(stored_key("counter")) == 0
 
 
 def test_atomic_invalid_operation_runs_nothing(owner):
     response = owner.post(PIPELINE, {"atomic": True, "operations": [kv("set", "a", value="1"), kv("set", "b")]})
     assert response.status_code == 400
-    assert data_redis().exists("ns:alpha:a") == 0
+    assert data_redis().exists(stored_key("a")) == 0
 
 
 def test_atomic_success(owner):
@@ -108,7 +110,7 @@ def test_atomic_binary_values(owner):
     operation = {"area": "kv", "op": "set", "key": "bin", "encoding": "base64", "args": {"value": "/wD+"}}
     results = results_of(owner.post(PIPELINE, {"atomic": True, "operations": [operation]}))
     assert results[0]["ok"] is True
-    assert data_redis().get("ns:alpha:bin") == b"\xff\x00\xfe"
+    assert data_redis().get(stored_key("bin")) == b"\xff\x00\xfe"
 
 
 def test_atomic_runtime_error_keeps_earlier_commands(owner):
@@ -118,7 +120,7 @@ def test_atomic_runtime_error_keeps_earlier_commands(owner):
     assert results[0]["ok"] is True
     assert results[1]["error"]["code"] == "not_integer"
     assert results[2]["ok"] is True
-    assert data_redis().get("ns:alpha:b") == b"2"
+    assert data_redis().get(stored_key("b")) == b"2"
 
 
 def test_no_grant_is_403(outsider):
@@ -142,7 +144,7 @@ def test_empty_or_malformed_pipeline_is_400(owner):
 
 
 def test_pipeline_keys_stay_in_namespace(owner):
-    data_redis().set("ns:beta:secret", "s")
+    data_redis().set(stored_key("secret", "beta"), "s")
     results = results_of(
         owner.post(PIPELINE, {"operations": [kv("get", "../beta/secret"), kv("get", "ns:beta:secret")]})
     )
@@ -151,25 +153,25 @@ def test_pipeline_keys_stay_in_namespace(owner):
 
 def test_atomic_overwrites_like_redis(owner):
     """SET and the STORE forms replace a key of any type, in an atomic pipeline too."""
-    data_redis().hset("ns:alpha:h", "f", "v")
-    data_redis().hset("ns:alpha:dest", "f", "v")
-    data_redis().sadd("ns:alpha:s", "m")
+    data_redis().hset(stored_key("h"), "f", "v")
+    data_redis().hset(stored_key("dest"), "f", "v")
+    data_redis().sadd(stored_key("s"), "m")
     operations = [
         kv("set", "h", value="now a string"),
         {"area": "group", "op": "unionstore", "key": "dest", "args": {"key": ["s"]}},
     ]
     results = results_of(owner.post(PIPELINE, {"atomic": True, "operations": operations}))
     assert [result["ok"] for result in results] == [True, True]
-    assert data_redis().get("ns:alpha:h") == b"now a string"
-    assert data_redis().smembers("ns:alpha:dest") == [b"m"]
+    assert data_redis().get(stored_key("h")) == b"now a string"
+    assert data_redis().smembers(stored_key("dest")) == [b"m"]
 
 
 def test_atomic_store_source_of_other_type_runs_nothing(owner):
-    data_redis().hset("ns:alpha:h", "f", "v")
+    data_redis().hset(stored_key("h"), "f", "v")
     operations = [
         kv("set", "a", value="1"),
         {"area": "group", "op": "unionstore", "key": "dest", "args": {"key": ["h"]}},
     ]
     response = owner.post(PIPELINE, {"atomic": True, "operations": operations})
     assert response.status_code == 409
-    assert data_redis().exists("ns:alpha:a") == 0
+    assert data_redis().exists(stored_key("a")) == 0

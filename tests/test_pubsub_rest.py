@@ -9,6 +9,7 @@ from django.conf import settings
 
 from apps.core.redis import data_redis, inference_redis
 from apps.inference import jobs
+from apps.pubsub import events
 from apps.tenancy.models import ApiKey
 
 from .conftest import READ, WRITE, ApiClient, make_key
@@ -163,6 +164,6 @@ def test_job_event_survives_a_data_redis_failure(monkeypatch):
     def fail_publish(*args, **kwargs):
         raise redis.exceptions.ConnectionError("data Redis down")
 
-    monkeypatch.setattr(data_redis(), "publish", fail_publish)
+    monkeypatch.setattr(events, "publish_data_message", fail_publish)
     assert jobs.complete_job(req_id, {"vectors": [], "dimensions": 0})
     assert jobs.get_job(req_id).status == jobs.JobStatus.DONE

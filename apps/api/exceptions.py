@@ -46,13 +46,25 @@ def _error_response(body: dict, status_code: int, headers: dict | None = None) -
     return response
 
 
+# A Redis Cluster that has lost a master, or a slot's owner, raises the cluster errors.
+# ClusterDownError and TryAgainError are ResponseErrors, so they must be checked first.
+REDIS_UNAVAILABLE_ERRORS = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.ClusterDownError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.SlotNotCoveredError,
+    redis.exceptions.RedisClusterUnreachableError,
+)
+
+
 def translate_exception(exc: Exception) -> Exception:
     """Map framework and Redis exceptions to API errors; others come back unchanged."""
     if isinstance(exc, Http404):
         return exceptions.NotFound()
     if isinstance(exc, RequestDataTooBig):
         return PayloadTooLarge()
-    if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
+    if isinstance(exc, REDIS_UNAVAILABLE_ERRORS):
         logger.warning("Redis unavailable: %s", exc)
         return ServiceUnavailable(_("Redis is unavailable. Retry later."), code="redis_unavailable")
     if isinstance(exc, OperationalError | InterfaceError):

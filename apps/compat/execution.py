@@ -7,7 +7,7 @@ from redis import Redis
 from rest_framework.exceptions import APIException, PermissionDenied
 
 from apps.api.errors import PayloadTooLarge
-from apps.core.redis import blocking_data_redis, data_redis
+from apps.core.redis import blocking_data_redis, data_redis, routing_options
 from apps.data.views import blocking_slot
 from apps.tenancy.keycache import ResolvedKey
 
@@ -60,11 +60,40 @@ def run_command(namespace: str, key: ResolvedKey, args: list[bytes], encode_base
 
 
 def _execute(client: Redis, command: PreparedCommand):
+    if command.name == "keys":
+        return strip_key_names(command, _keys_by_scan(client, command))
     try:
-        reply = client.execute_command(*command.args)
+        reply = client.execute_command(*_wire_args(command), **_routing(client, command))
     except redis.exceptions.ResponseError as exc:
         raise CommandError(_clean_error(command, exc)) from None
     return strip_key_names(command, reply)
+
+
+# Keys one SCAN step asks Redis to look at; KEYS replies are built from these steps.
+KEYS_SCAN_COUNT = 1000
+
+
+def _keys_by_scan(client: Redis, command: PreparedCommand) -> list[bytes]:
+    """Answer KEYS with a SCAN loop over the namespace's prefix.
+
+    Redis's own KEYS walks every key of the server in one call, which stalls every other
+    client of the data Redis while it runs. SCAN takes short steps, and the reply stops at
+    REDGX_MAX_ITEMS_PER_REQUEST keys.
+    """
+    pattern = command.args[1]
+    routing = routing_options(client, ["SCAN"], command.prefix.decode())
+    limit = settings.REDGX_MAX_ITEMS_PER_REQUEST
+    found: list[bytes] = []
+    cursor = b"0"
+    while True:
+        cursor, keys = client.execute_command("SCAN", cursor, "MATCH", pattern, "COUNT", KEYS_SCAN_COUNT, **routing)
+        found.extend(keys)
+        if len(found) > limit:
+            raise command_error(
+                _("more than %(limit)d keys match the pattern. Use SCAN to page through them.") % {"limit": limit}
+            )
+        if int(cursor) == 0:
+            return found
 
 
 def run_batch(namespace: str, key: ResolvedKey, body, encode_base64: bool, *, atomic: bool) -> list[dict]:
@@ -92,6 +121,14 @@ def run_batch(namespace: str, key: ResolvedKey, body, encode_base64: bool, *, at
             if atomic:
                 raise _transaction_aborted(index, exc) from None
             planned.append(exc)
+
+    for index, item in enumerate(planned):
+        if isinstance(item, PreparedCommand) and item.name == "keys":
+            # One KEYS is a loop of SCAN steps (see _keys_by_scan), which a pipeline cannot hold.
+            exc = command_error(_("KEYS runs only as a single command. Use SCAN in a pipeline or transaction."))
+            if atomic:
+                raise _transaction_aborted(index, exc) from None
+            planned[index] = exc
 
     runnable = [item for item in planned if isinstance(item, PreparedCommand)]
     replies = iter(_execute_many(client, runnable, atomic=atomic))
@@ -130,12 +167,26 @@ def _execute_many(client: Redis, commands: list[PreparedCommand], *, atomic: boo
 def _send(client: Redis, commands: list[PreparedCommand], *, atomic: bool) -> list:
     pipeline = client.pipeline(transaction=atomic)
     for command in commands:
-        pipeline.execute_command(*command.args)
+        pipeline.execute_command(*_wire_args(command), **_routing(client, command))
     try:
         return pipeline.execute(raise_on_error=False)
     except redis.exceptions.ResponseError as exc:
         # Only a transaction gets here: Redis discarded it with EXECABORT.
         raise CommandError(_clean_error(commands[0], exc)) from None
+
+
+def _wire_args(command: PreparedCommand) -> list:
+    """Return the command's arguments with its name (and subcommand) as text.
+
+    RedisCluster looks the name up in its routing tables as text; bytes would match no
+    entry. Both forms are the same bytes on the wire.
+    """
+    name_length = len(command.name.split("|"))
+    return [*(part.decode("ascii") for part in command.args[:name_length]), *command.args[name_length:]]
+
+
+def _routing(client: Redis, command: PreparedCommand) -> dict:
+    return routing_options(client, _wire_args(command), command.prefix.decode())
 
 
 def _transaction_aborted(index: int, exc: APIException) -> APIException:

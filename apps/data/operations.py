@@ -16,7 +16,7 @@ from apps.api.errors import InvalidInput
 from apps.api.fields import StrictIntegerField, StrictSerializer
 from apps.tenancy.permissions import Permission
 
-from .keys import namespaced_key
+from .keys import key_prefix, namespaced_key, strip_prefix
 from .values import ENCODINGS, encode_values
 
 # A Redis command as its arguments: ("SET", key, value, "PX", 100)
@@ -143,7 +143,8 @@ class ListKeys(DataOperation):
 
     The namespace prefix contains no glob characters, so a client pattern can only
     extend it. SCAN may return a page with no keys and a non-zero cursor: go on until
-    the cursor is "0".
+    the cursor is "0". On a Redis Cluster SCAN runs on the node that holds the
+    namespace's slot (``routing_key``), which holds every key of the namespace.
     """
 
     name, method, permission, default, collection = "keys", "GET", Permission.READ, True, True
@@ -153,14 +154,12 @@ class ListKeys(DataOperation):
         self.redis_type = redis_type
 
     def commands(self, call: Call):
-        prefix = namespaced_key(call.namespace, "x")[:-1]
-        pattern = prefix + call.args["pattern"]
+        pattern = key_prefix(call.namespace) + call.args["pattern"]
         return [("SCAN", call.args["cursor"], "MATCH", pattern, "COUNT", call.args["count"], "TYPE", self.redis_type)]
 
     def result(self, call: Call, replies: list):
         cursor, raw_keys = replies[0]
-        prefix_length = len(namespaced_key(call.namespace, "x")) - 1
-        names, encoding = encode_values([raw[prefix_length:] for raw in raw_keys], call.encoding)
+        names, encoding = encode_values([strip_prefix(call.namespace, raw) for raw in raw_keys], call.encoding)
         return {"cursor": cursor.decode(), "keys": names, "encoding": encoding}
 
 

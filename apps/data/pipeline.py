@@ -19,9 +19,11 @@ from rest_framework import serializers
 from apps.api.errors import ApiError, Conflict, InvalidInput, PayloadTooLarge
 from apps.api.exceptions import describe_error
 from apps.api.fields import StrictBooleanField, StrictCharField, StrictSerializer
+from apps.core.redis import routing_options
 from apps.tenancy.keycache import ResolvedKey
 
 from .areas import AREAS
+from .keys import key_prefix
 from .operations import Call, DataOperation, parse_encoding
 from .runner import reply_error
 
@@ -127,18 +129,19 @@ def run_pipeline(client: Redis, namespace: str, key: ResolvedKey, specs: list, *
         failed = [item for item in planned if item.error]
         if failed:
             raise _whole_pipeline_error(failed)
-        replies = _run_atomic(client, planned)
+        replies = _run_atomic(client, namespace, planned)
     else:
-        replies = _run_plain(client, planned)
+        replies = _run_plain(client, namespace, planned)
     return [_outcome(item, replies.get(item.index)) for item in planned]
 
 
-def _run_plain(client: Redis, planned: list[Planned]) -> dict[int, list]:
+def _run_plain(client: Redis, namespace: str, planned: list[Planned]) -> dict[int, list]:
     pipeline = client.pipeline(transaction=False)
     runnable = [item for item in planned if item.error is None]
+    routing_key = key_prefix(namespace)
     for item in runnable:
         for command in item.commands:
-            pipeline.execute_command(*command)
+            pipeline.execute_command(*command, **routing_options(client, command, routing_key))
     flat = pipeline.execute(raise_on_error=False) if runnable else []
     return _split(runnable, flat)
 
@@ -146,7 +149,7 @@ def _run_plain(client: Redis, planned: list[Planned]) -> dict[int, list]:
 _script: Script | None = None
 
 
-def _run_atomic(client: Redis, planned: list[Planned]) -> dict[int, list]:
+def _run_atomic(client: Redis, namespace: str, planned: list[Planned]) -> dict[int, list]:
     global _script
     if _script is None or _script.registered_client is not client:
         _script = client.register_script(_ATOMIC_SCRIPT)
@@ -159,7 +162,9 @@ def _run_atomic(client: Redis, planned: list[Planned]) -> dict[int, list]:
     commands = [command for item in planned for command in item.commands]
     document = json.dumps({"checks": [check[:2] for check in checks], "lengths": [len(c) for c in commands]})
     arguments = [part for command in commands for part in command]
-    reply = _script(keys=keys, args=[document, *arguments], client=client)
+    # A Redis Cluster runs the script on the node of its keys. Area-wide operations (SCAN)
+    # name none, so the namespace prefix, which shares the namespace's hash tag, stands in.
+    reply = _script(keys=keys or [key_prefix(namespace)], args=[document, *arguments], client=client)
     if reply[0] == b"clash":
         clash = checks[reply[1]]
         raise Conflict(

@@ -7,7 +7,9 @@ from redis import Redis
 
 from apps.api.errors import Conflict, ResourceNotFound
 from apps.api.exceptions import translate_exception
+from apps.core.redis import routing_options
 
+from .keys import key_prefix
 from .operations import Call, DataOperation
 
 
@@ -17,15 +19,16 @@ def run_operation(client: Redis, operation: DataOperation, call: Call) -> Any:
     Raises the API error for the first command Redis rejected.
     """
     commands = operation.commands(call)
+    routing_key = key_prefix(call.namespace)
     if len(commands) == 1:
         try:
-            replies = [client.execute_command(*commands[0])]
+            replies = [client.execute_command(*commands[0], **routing_options(client, commands[0], routing_key))]
         except redis.exceptions.ResponseError as exc:
             raise reply_error(operation, exc) from exc
     else:
         pipeline = client.pipeline(transaction=False)
         for command in commands:
-            pipeline.execute_command(*command)
+            pipeline.execute_command(*command, **routing_options(client, command, routing_key))
         replies = pipeline.execute(raise_on_error=False)
         raise_first_error(operation, replies)
     return operation.result(call, replies)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 import httpx
 from django.db import connection
 
-from apps.core.redis import data_redis, inference_redis
+from apps.core.redis import check_data_redis, inference_redis
 from apps.inference.engines.registry import configured_engines
 
 ENGINE_TIMEOUT_S = 2.0
@@ -42,7 +42,7 @@ def _engine(base_url: str) -> Callable[[], dict]:
 def core_checks() -> dict[str, dict]:
     return {
         "database": _timed(_database),
-        "data_redis": _timed(lambda: data_redis().ping() and None),
+        "data_redis": _timed(check_data_redis),
         "inference_redis": _timed(lambda: inference_redis().ping() and None),
     }
 

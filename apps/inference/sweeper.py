@@ -20,7 +20,7 @@ import redis.exceptions
 from django.conf import settings
 from django.db import close_old_connections
 
-from . import circuit, jobs, queues
+from . import circuit, jobs, queues, stats
 from .broker import queued_message_count, send_wakeup
 from .engines import registry
 
@@ -46,6 +46,8 @@ def sweep_once() -> None:
     _probe_open_circuits()
     for task in tasks:
         _top_up_wakeups(task)
+    # The dashboard's queue-depth chart gets a sample every round, not only when someone reads metrics.
+    stats.record_queue_depths({task: queues.queue_depth(task) for task in tasks})
 
 
 def _requeue_expired(task: str) -> None:

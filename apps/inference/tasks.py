@@ -19,6 +19,8 @@ import redis.exceptions
 from django.conf import settings
 from django.utils.translation import gettext_noop
 
+from apps.metrics import instruments
+
 from . import circuit, jobs, queues, taskspecs
 from .batching import Batcher, DeadlinePassedError, LeaseLostError
 from .broker import send_wakeup, wakeup_actor_name
@@ -155,6 +157,7 @@ def _retry_or_fail(task: str, job: jobs.Job, token: str, engine: EngineConfig, e
         job.req_id, token, time.time() + backoff_ms / 1000, settings.REDGX_JOB_MAX_ATTEMPTS, last_error
     )
     if outcome == 1:
+        instruments.job_retried(task, exc.code)
         logger.warning(
             "Job %s attempt %d failed, retrying in %.0f ms: %s", job.req_id, attempt, backoff_ms, exc.message
         )

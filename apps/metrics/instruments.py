@@ -36,6 +36,11 @@ ENGINE_CALL_DURATION = Histogram(
     ["engine"],
     buckets=ENGINE_CALL_BUCKETS_S,
 )
+RETRIES = Counter(
+    "redgx_inference_retries",
+    "Engine attempts that failed with a transient error and were scheduled again, by task and error code.",
+    ["task", "code"],
+)
 REJECTIONS = Counter(
     "redgx_rejections",
     "Rejected requests by kind (queue_full, inference_redis_full, rate_limited) and namespace.",
@@ -55,6 +60,10 @@ def job_finished(task: str, status: str) -> None:
 def batch_sent(engine: str, size: int, engine_ms: float) -> None:
     _update(lambda: BATCH_SIZE.labels(engine=engine).observe(size))
     _update(lambda: ENGINE_CALL_DURATION.labels(engine=engine).observe(engine_ms / 1000))
+
+
+def job_retried(task: str, code: str) -> None:
+    _update(lambda: RETRIES.labels(task=task, code=code).inc())
 
 
 def request_rejected(kind: str, namespace: str | None) -> None:

@@ -10,7 +10,7 @@ import logging
 
 import redis.exceptions
 
-from apps.core.redis import data_redis
+from apps.core.redis import publish_data_message
 
 from .names import JOB_EVENTS_CHANNEL, redis_channel
 
@@ -23,7 +23,7 @@ def publish_job_event(namespace: str, req_id: str, task: str, status: str, error
     if error is not None:
         event["error"] = error
     try:
-        data_redis().publish(
+        publish_data_message(
             redis_channel(namespace, JOB_EVENTS_CHANNEL), json.dumps(event, ensure_ascii=False, separators=(",", ":"))
         )
     except redis.exceptions.RedisError as exc:

@@ -1,7 +1,8 @@
 """Pub/sub channel names in the data Redis.
 
-A client's channel ``news`` in namespace ``alpha`` is the Redis channel ``ns:alpha:news``:
-the prefix of the data keys, which Redis keeps apart from channels. Other services may
+A client's channel ``news`` in namespace ``alpha`` is the Redis channel ``ns:alpha:news``.
+Data keys carry the namespace in braces as their cluster hash tag (``ns:{alpha}:news``).
+Channels are not keys, so they keep the plain form. Other services may
 publish to that Redis channel directly. Namespace names match ``[a-z0-9][a-z0-9_-]{0,62}``,
 so the prefix contains no glob character. A client's pattern is appended after the prefix,
 which Redis then matches literally: ``\\``, ``[`` and the other glob characters in the

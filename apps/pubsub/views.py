@@ -8,7 +8,7 @@ from rest_framework.response import Response
 
 from apps.api.errors import InvalidInput
 from apps.api.operations import OperationViewSet, operation
-from apps.core.redis import data_redis
+from apps.core.redis import publish_data_message
 from apps.data.operations import parse_encoding
 from apps.tenancy.permissions import Permission
 
@@ -41,7 +41,7 @@ class PublishViewSet(OperationViewSet):
         # PUBLISH returns the number of Redis connections that received the message: each
         # WebSocket server process counts once per matching channel or pattern, however many
         # of its clients subscribe, and so does each other Redis subscriber.
-        receivers = data_redis().publish(redis_channel, payload)
+        receivers = publish_data_message(redis_channel, payload)
         return Response({"channel": channel, "receivers": receivers, "size": len(payload)})
 
 

@@ -10,8 +10,9 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-# Namespace names go into Redis key prefixes as "ns:{name}:", so they may not
-# contain ":" or anything else that would let one prefix run into another.
+# Namespace names go into data key prefixes as "ns:{<name>}:" and channel names as
+# "ns:<name>:", so they may not contain ":", "{", "}" or anything else that would let one
+# prefix run into another.
 NAMESPACE_NAME_PATTERN = r"[a-z0-9][a-z0-9_-]{0,62}"
 namespace_name_validator = RegexValidator(
     regex=rf"^{NAMESPACE_NAME_PATTERN}\Z",

@@ -148,6 +148,10 @@ def _redis_cache(url: str, **pool_options) -> dict:
 # The data areas read raw replies. RESP2 gives them one shape everywhere, the same shape
 # Lua scripts see (atomic pipelines); redis-py 8 would otherwise negotiate RESP3.
 REDGX_DATA_REDIS_PROTOCOL = 2
+# The data role is a Redis Cluster reached from the node REDGX_DATA_REDIS_URL names, which
+# must then use database 0. Each namespace's keys share one hash slot, so a namespace is
+# the unit that the cluster spreads over its nodes.
+REDGX_DATA_REDIS_CLUSTER = env.bool("REDGX_DATA_REDIS_CLUSTER", default=False)
 
 CACHES = {
     "default": _redis_cache(REDGX_INFERENCE_REDIS_URL),

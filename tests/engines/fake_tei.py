@@ -29,6 +29,8 @@ MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_MAX_CLIENT_BATCH_SIZE = 32
 DEFAULT_MAX_INPUT_LENGTH = 256
 HANG_SECONDS = 60.0
+# A trickled reply sends one byte this often, so every read of the client gets data in time.
+TRICKLE_INTERVAL_S = 0.2
 
 # The error_type TEI sends with each status (router/src/http/server.rs). fail_next() uses "Backend"
 # for any status not listed, such as 500.
@@ -108,6 +110,8 @@ class FakeTeiEngine:
     - max_input_length: inputs with more fake tokens (see count_fake_tokens) fail with 413 unless
       the request sets truncate=true.
     - healthy: False makes /health answer 503.
+
+    trickle_next() makes the next replies arrive one byte at a time, which no read timeout catches.
     """
 
     latency_s = _LockedSwitch()
@@ -136,6 +140,7 @@ class FakeTeiEngine:
         self.model_id = model_id
         self._calls: list[int] = []
         self._pending_failures: list[int] = []
+        self._pending_trickles: list[float] = []
         self._apply_defaults()
 
     def _apply_defaults(self) -> None:
@@ -198,11 +203,19 @@ class FakeTeiEngine:
         with self._lock:
             self._pending_failures.extend([status] * count)
 
+    def trickle_next(self, seconds: float, count: int = 1) -> None:
+        """Make the next count successful /embed replies take seconds: the body goes out a byte at a time."""
+        if seconds <= 0 or count < 1:
+            raise ValueError(f"seconds must be positive and count 1 or greater, got {seconds} and {count}")
+        with self._lock:
+            self._pending_trickles.extend([seconds] * count)
+
     def reset(self) -> None:
         """Clear the recorded calls and queued failures and restore every switch to its default."""
         with self._lock:
             self._calls.clear()
             self._pending_failures.clear()
+            self._pending_trickles.clear()
         self._apply_defaults()
 
     def __enter__(self) -> FakeTeiEngine:
@@ -233,6 +246,10 @@ class FakeTeiEngine:
     def _record_call(self, input_count: int) -> None:
         with self._lock:
             self._calls.append(input_count)
+
+    def _take_pending_trickle(self) -> float:
+        with self._lock:
+            return self._pending_trickles.pop(0) if self._pending_trickles else 0.0
 
     def _take_pending_failure(self) -> int | None:
         with self._lock:
@@ -366,7 +383,27 @@ class _FakeTeiHandler(BaseHTTPRequestHandler):
             else:
                 self._send_json(error.status, error.body)
             return
+        trickle_s = self.engine._take_pending_trickle()
+        if trickle_s:
+            self._trickle(json.dumps(vectors).encode(), trickle_s)
+            return
         self._send_json(200, vectors)
+
+    def _trickle(self, body: bytes, seconds: float) -> None:
+        """Send a 200 reply whose body takes seconds to arrive, one byte per TRICKLE_INTERVAL_S."""
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        sent = 0
+        for _ in range(int(seconds / TRICKLE_INTERVAL_S)):
+            if sent >= len(body) - 1 or not self.engine._wait(TRICKLE_INTERVAL_S):
+                break
+            self.wfile.write(body[sent : sent + 1])
+            sent += 1
+        self.wfile.write(body[sent:])
+        self.close_connection = True
 
     def _send_json(self, status: int, body: Any) -> None:
         self._send(status, json.dumps(body).encode(), "application/json")
