@@ -244,6 +244,8 @@ def parse_args(argv):
 
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    # httpx logs every engine request at INFO.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     args = parse_args(argv)
     os.chdir(serving.REPO)
     sentences = engine_tuning.make_sentences(args.requests)

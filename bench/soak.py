@@ -1,8 +1,8 @@
 """Run mixed load for several minutes and check that memory, descriptors and connections stay flat.
 
 Run it with `.venv/bin/python -m bench.soak` (10 minutes) or `--minutes 1` for a quick check.
-It starts the MiniLM engine, one Dramatiq worker (batch_size 32) and gunicorn gthread 2 x 8,
-then runs back-to-back 10 s wrk runs (`-t2 -c50`) of a request mix: KV GET 60%, KV SET 25%,
+It starts the MiniLM engine, one Dramatiq worker (batch_size 32) and gunicorn gthread 2 x 8.
+Then it runs back-to-back 10 s wrk runs (`-t2 -c50`) of a request mix: KV GET 60%, KV SET 25%,
 a 10-operation pipeline 5% and an embed submit 10%. Every 5 s it samples the RSS, open file
 descriptors and TCP connections of the web and worker process trees from /proc (psutil).
 
@@ -53,7 +53,7 @@ def mix_script() -> str:
         lines.append(f'  table.insert(mix, {{"{method}", "{path}", {body_text}}})')
         lines.append("end")
     lines += [
-        # wrk.format() replaces wrk.headers (which holds the -H API key) when given headers.
+        # Given headers, wrk.format() sends them instead of wrk.headers, which contain the -H API key.
         "local json_headers = nil",
         "request = function()",
         "  local pick = mix[math.random(#mix)]",

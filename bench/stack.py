@@ -92,7 +92,7 @@ def start_worker(work_dir: Path, variant: Variant) -> Server:
 
 
 def start_minilm(work_dir: Path, env: dict[str, str] | None = None) -> Server:
-    """Start the reference engine and wait until /health answers 200 (the model is loaded)."""
+    """Start the reference engine and wait until /health returns 200, which means the model is loaded."""
     if not ENGINE_PYTHON.exists():
         raise BenchError(f"{ENGINE_PYTHON} is missing. Create the engine venv with 'make engine-venv'.")
     server = Server(minilm_variant(env), work_dir, round_number=1)
@@ -160,7 +160,7 @@ end
 
 @dataclass
 class LoadRun:
-    """One wrk run and the server CPU it cost."""
+    """Figures of one wrk run, with the server CPU time it cost."""
 
     name: str
     requests_per_s: float
