@@ -14,7 +14,8 @@ Run it with `.venv/bin/python -m bench.batching`. It starts the reference engine
 4. idle: single requests on the idle gateway, one at a time, time from submit to the done
    event, against the job's engine time + max_wait_ms + 20 ms.
 
-After each gateway run every job is read back through the API and must be `done` with a
+The inference Redis database of the benches is emptied before each gateway run. After each
+gateway run every job is read back through the API and must be `done` with a
 384-dimension vector. Targets: gateway sentences/s at least 90% of direct best-batch.
 The exit status is 1 on a failure, 2 if a target was missed.
 """
@@ -155,6 +156,8 @@ def run_clients(port: int, api_key: str, sentences: list[str], clients: int, eve
 def measure_gateway(args, api_key, work_dir, engine_url, sentences, batch_size: int, events: JobEvents) -> dict:
     worker_env = {"REDGX_EMBED_BATCH_SIZE": str(batch_size), "REDGX_EMBED_MAX_WAIT_MS": str(args.max_wait_ms)}
     worker = web = None
+    # Jobs left by an earlier run would be served first and delay this one.
+    serving.redis.Redis.from_url(serving.BENCH_ENV["REDGX_INFERENCE_REDIS_URL"]).flushdb()
     try:
         worker = stack.start_worker(work_dir, stack.worker_variant(engine_url, worker_env))
         web = stack.start_web(work_dir, stack.web_variant(f"web-batch{batch_size}"))
@@ -226,11 +229,19 @@ def parse_args(argv):
     parser.add_argument("--batch-size", type=int, default=32, help="REDGX_EMBED_BATCH_SIZE of the worker.")
     parser.add_argument("--max-wait-ms", type=int, default=20, help="REDGX_EMBED_MAX_WAIT_MS of the worker.")
     parser.add_argument(
-        "--sweep-batch-sizes", type=engine_tuning._int_list, default=[1, 4, 8, 16, 32, 64], help="Direct sweep."
+        "--sweep-batch-sizes",
+        type=engine_tuning._int_list,
+        default=[1, 4, 8, 16, 32],
+        help="Batch sizes of the direct sweep.",
     )
     parser.add_argument("--sweep-items", type=int, default=512, help="Sentences per setting of the direct sweep.")
     parser.add_argument("--direct-concurrency", type=int, default=2, help="Concurrent calls of the direct runs.")
     parser.add_argument("--idle-requests", type=int, default=5, help="Single requests of the idle measurement.")
+    parser.add_argument(
+        "--engine-cpus",
+        type=engine_tuning._int_list_from_zero,
+        help="Run the engine alone on these CPUs (taskset) and this script, web and worker on the others.",
+    )
     parser.add_argument("--skip-unbatched", action="store_true", help="Skip the batch_size 1 gateway run.")
     args = parser.parse_args(argv)
     if not 1 <= args.requests <= 20_000:
@@ -253,7 +264,10 @@ def main(argv=None) -> int:
     try:
         api_key, work_dir = stack.prepare("redgx-batching-")
         header = stack.header_lines()
-        engine = stack.start_minilm(work_dir)
+        engine = stack.start_minilm(work_dir, cpus=args.engine_cpus)
+        if args.engine_cpus:
+            # The web server, the worker, Redis clients and this script then share the other CPUs.
+            logger.info("Gateway and clients run on CPUs %s", stack.pin_to_other_cpus(args.engine_cpus))
         engine_url = f"http://127.0.0.1:{engine.port}"
         sweep, direct = measure_direct(args, engine_url, sentences)
         events = JobEvents()
@@ -274,8 +288,9 @@ def main(argv=None) -> int:
     print("\n".join(header))
     print(
         f"sentences: {len(sentences)} generated sentences of 11-19 words; gateway: gunicorn gthread 2 x 8, "
-        f"1 Dramatiq worker (64 threads), {args.clients} clients, max_wait_ms {args.max_wait_ms}\n"
+        f"1 Dramatiq worker (64 threads), {args.clients} clients, max_wait_ms {args.max_wait_ms}"
     )
+    print(f"engine: {engine.variant.description}\n")
     print(f"Direct sweep ({args.sweep_items} sentences per setting, concurrency {args.direct_concurrency}):")
     print(engine_tuning.TABLE_HEADER)
     print("\n".join(engine_tuning.format_row(result) for result in sweep))

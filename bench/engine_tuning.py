@@ -122,10 +122,25 @@ def run_setting(
     return result
 
 
+def tei_batch_sizes(client: httpx.Client, args: argparse.Namespace) -> list[int]:
+    """Return the batch sizes that fit TEI's max_client_batch_size from GET /info, printing any left out."""
+    info = client.get(args.url.rstrip("/") + "/info", headers=args.headers)
+    limit = info.json().get("max_client_batch_size") if info.status_code == 200 else None
+    if not limit:
+        return args.batch_sizes
+    fitting = [size for size in args.batch_sizes if size <= limit]
+    skipped = [size for size in args.batch_sizes if size > limit]
+    if skipped:
+        print(f"skipped batch sizes {skipped}: the engine's max_client_batch_size is {limit}", flush=True)
+    return fitting or [limit]
+
+
 def sweep(args: argparse.Namespace, inputs: list[str]) -> list[SweepResult]:
     results = []
     limits = httpx.Limits(max_connections=max(args.concurrency), max_keepalive_connections=max(args.concurrency))
     with httpx.Client(timeout=args.timeout, limits=limits, follow_redirects=False) as client:
+        if args.protocol == "tei":
+            args.batch_sizes = tei_batch_sizes(client, args)
         warmup_path, warmup_body = request_for(args.protocol, inputs[:1], args.model, args.max_tokens)
         client.post(args.url.rstrip("/") + warmup_path, json=warmup_body, headers=args.headers)
         for concurrency in args.concurrency:
@@ -160,11 +175,18 @@ def suggestion(results: list[SweepResult], share: float = 0.9) -> SweepResult:
     return min(reaching, key=lambda result: (result.batch_size, result.concurrency))
 
 
-def _int_list(text: str) -> list[int]:
-    values = [int(part) for part in text.split(",") if part.strip()]
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers of 1 or more, got {text!r}")
+def _int_list(text: str, minimum: int = 1) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        values = []
+    if not values or min(values) < minimum:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers of {minimum} or more, got {text!r}")
     return values
+
+
+def _int_list_from_zero(text: str) -> list[int]:
+    return _int_list(text, minimum=0)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

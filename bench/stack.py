@@ -55,13 +55,27 @@ def worker_variant(engine_url: str, env: dict[str, str] | None = None, threads: 
     )
 
 
-def minilm_variant(port_env: dict[str, str] | None = None) -> Variant:
-    return Variant(
-        name="minilm",
-        description="deploy/engines/minilm/server.py in .venv-engine (all-MiniLM-L6-v2, CPU, 2 torch threads)",
-        argv=(str(ENGINE_PYTHON), str(MINILM_SERVER)),
-        env={"ENGINE_HOST": "127.0.0.1", "ENGINE_PORT": "{port}", "ENGINE_LOG_LEVEL": "WARNING", **(port_env or {})},
-    )
+def minilm_variant(env: dict[str, str] | None = None, cpus: list[int] | None = None) -> Variant:
+    """Return the reference engine; with cpus, it runs on those CPUs only, one torch thread each."""
+    argv: tuple[str, ...] = (str(ENGINE_PYTHON), str(MINILM_SERVER))
+    env = {"ENGINE_HOST": "127.0.0.1", "ENGINE_PORT": "{port}", "ENGINE_LOG_LEVEL": "WARNING", **(env or {})}
+    description = "deploy/engines/minilm/server.py in .venv-engine (all-MiniLM-L6-v2, CPU"
+    if cpus:
+        argv = ("taskset", "--cpu-list", ",".join(map(str, cpus)), *argv)
+        env["ENGINE_TORCH_THREADS"] = str(len(cpus))
+        description += f", pinned to CPU {','.join(map(str, cpus))}, {len(cpus)} torch thread(s))"
+    else:
+        description += ", 2 torch threads)"
+    return Variant(name="minilm", description=description, argv=argv, env=env)
+
+
+def pin_to_other_cpus(engine_cpus: list[int]) -> list[int]:
+    """Restrict this process, and so every process it starts later, to the CPUs the engine does not use."""
+    others = sorted(set(range(os.cpu_count() or 1)) - set(engine_cpus))
+    if not others:
+        raise BenchError(f"No CPU is left for the gateway when the engine takes CPUs {engine_cpus}")
+    os.sched_setaffinity(0, others)
+    return others
 
 
 def start_web(work_dir: Path, variant: Variant | None = None) -> Server:
@@ -91,11 +105,11 @@ def start_worker(work_dir: Path, variant: Variant) -> Server:
     raise BenchError(f"The worker was not ready within {WORKER_START_TIMEOUT_S} s: {server.log_tail()}")
 
 
-def start_minilm(work_dir: Path, env: dict[str, str] | None = None) -> Server:
+def start_minilm(work_dir: Path, env: dict[str, str] | None = None, cpus: list[int] | None = None) -> Server:
     """Start the reference engine and wait until /health returns 200, which means the model is loaded."""
     if not ENGINE_PYTHON.exists():
         raise BenchError(f"{ENGINE_PYTHON} is missing. Create the engine venv with 'make engine-venv'.")
-    server = Server(minilm_variant(env), work_dir, round_number=1)
+    server = Server(minilm_variant(env, cpus), work_dir, round_number=1)
     server.start()
     deadline = time.monotonic() + ENGINE_START_TIMEOUT_S
     while time.monotonic() < deadline:
