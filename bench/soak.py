@@ -160,6 +160,8 @@ def main(argv=None) -> int:
     print("statuses: " + ", ".join(f"{status}: {count}" for status, count in sorted(totals.items())))
     print()
     print("\n".join(sampler.summary()))
+    print()
+    print("\n".join(sampler.by_minute()))
 
     first_minute_count = max(1, int(60 / SAMPLE_INTERVAL_S))
     all_steady = True

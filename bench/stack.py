@@ -342,6 +342,25 @@ class RssSampler(threading.Thread):
             descriptors, sockets = tree_open_files_and_sockets(pid)
             self.samples[name].append((tree_rss_mb(pid), descriptors, sockets))
 
+    def by_minute(self) -> list[str]:
+        """Return one row per minute with each process's maximum RSS, descriptors and connections."""
+        per_minute = max(1, round(60 / self.interval_s))
+        names = list(self.samples)
+        lines = ["| minute | " + " | ".join(f"{name} RSS MiB / fds / TCP (max)" for name in names) + " |"]
+        lines.append("|---" * (len(names) + 1) + "|")
+        count = max(len(samples) for samples in self.samples.values())
+        for start in range(0, count, per_minute):
+            cells = []
+            for name in names:
+                window = self.samples[name][start : start + per_minute]
+                if not window:
+                    cells.append("—")
+                    continue
+                rss, fds, tcp = zip(*window, strict=True)
+                cells.append(f"{max(rss):.0f} / {max(fds)} / {max(tcp)}")
+            lines.append(f"| {start // per_minute + 1} | " + " | ".join(cells) + " |")
+        return lines
+
     def summary(self) -> list[str]:
         lines = ["| process | RSS MiB first / max / last | open fds first / max / last | TCP first / max / last |"]
         lines.append("|---|---|---|---|")
