@@ -15,6 +15,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 from django.test import Client
+from django.utils import translation
 
 from apps.core.redis import data_redis, inference_redis
 from apps.tenancy.keys import create_api_key
@@ -33,6 +34,13 @@ def clean_redis():
     for client in (data_redis(), inference_redis()):
         client.flushdb()
     yield
+
+
+@pytest.fixture(autouse=True)
+def default_language():
+    """Return to LANGUAGE_CODE after each test: a request in Korean leaves Korean active in the thread."""
+    yield
+    translation.deactivate()
 
 
 def stored_key(key: str, namespace: str = "alpha") -> str:

@@ -69,6 +69,16 @@ def test_rejected_requests_are_recorded(db, empty_buffer):
     assert [row.area for row in rows] == ["kv", "kv"]
 
 
+def test_revoked_key_row_names_the_key(db, empty_buffer):
+    key = make_key({"alpha": {READ}})
+    ApiKey.objects.filter(digest=ApiKey.digest_of(key)).update(revoked_at=timezone.now())
+    assert ApiClient(key).get("/api/v1/ns/alpha/kv/k").status_code == 401
+    flush_now()
+    row = AccessRecord.objects.get()
+    assert row.status == 401
+    assert row.key_prefix == prefix_of(key)
+
+
 def test_admin_request_row(db, empty_buffer):
     key = make_key({}, is_admin=True)
     assert ApiClient(key).get("/api/v1/admin/keys").status_code == 200

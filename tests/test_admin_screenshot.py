@@ -95,14 +95,29 @@ def test_admin_in_korean_browser(web, korean_browser):
     assert page.locator("#language-switcher-select option:checked").inner_text() == "한국어"
     tenancy = page.locator(".app-tenancy")
     assert tenancy.locator("caption").inner_text() == "테넌시"
-    assert tenancy.locator("th[scope=row]").all_inner_texts() == ["API 키", "네임스페이스"]
+    assert tenancy.locator("th[scope=row]").all_inner_texts() == [
+        "API 키",
+        "IP 허용 목록 항목",
+        "네임스페이스",
+        "쿼터 정책",
+    ]
     page.screenshot(path=ARTIFACTS / "admin-index-ko.png", full_page=True)
 
     page.click(".app-tenancy .model-apikey a")
     page.wait_for_url(f"{web}/admin/tenancy/apikey/")
     assert page.locator("#content h1").inner_text() == "변경할 API 키 선택"
     headers = page.locator("#result_list thead th .text").all_inner_texts()
-    assert headers[1:] == ["이름", "접두사", "상태", "만료 시각", "마지막 사용 시각", "생성 시각", "생성자"]
+    assert headers[1:] == [
+        "이름",
+        "접두사",
+        "네임스페이스",
+        "관리자 권한",
+        "상태",
+        "만료 시각",
+        "마지막 사용 시각",
+        "마지막 IP 주소",
+        "쿼터 정책",
+    ]
     assert page.locator("#result_list td.field-state").all_inner_texts() == ["활성", "활성"]
     assert "선택한 API 키 폐기" in page.locator("select[name=action]").inner_text()
     page.screenshot(path=ARTIFACTS / "admin-apikey-list-ko.png", full_page=True)

@@ -208,6 +208,18 @@ def test_cancel_processing_job_discards_result(db, engine, workers):
     assert job.result is None
 
 
+def test_cancel_stops_a_call_between_requests(db, engine, workers):
+    """A job whose inputs need 8 engine requests is cancelled during the first: the rest are not sent."""
+    engine.latency_s = 1.0
+    worker = workers("broker-cancel-chunks", engine.url)
+    req_id = submit_embed("alpha", [f"sentence {n}" for n in range(256)])
+    wait_until(lambda: engine.calls, 15, "the first engine request", worker)
+    assert jobs.cancel_job(req_id) == "cancelled"
+    wait_until(lambda: "none of its jobs is held any more" in worker.output(), 15, "the call to stop", worker)
+    assert engine.calls == [32]
+    assert jobs.get_job(req_id).error["code"] == "cancelled"
+
+
 def test_cancel_job_waiting_in_batcher_is_never_sent(db, engine, workers):
     engine.latency_s = 2.0
     worker = workers("broker-cancel-waiting", engine.url, REDGX_EMBED_MAX_CONCURRENT_CALLS="1")

@@ -167,3 +167,17 @@ def test_keys_runs_only_as_a_single_command(owner_key):
     assert aborted.status_code == 400
     assert aborted.json()["error"].startswith("EXECABORT")
     assert stored_redis().get(stored_key("k")) == b"v"
+
+
+def test_non_finite_numbers_are_rejected(owner_key):
+    for raw in (b'["SET", "x", NaN]', b'["SET", "x", Infinity]', b'["SET", "x", -Infinity]', b'["SET", "x", 1e400]'):
+        response = Client().post(BASE, raw, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {owner_key}")
+        assert response.status_code == 400, raw
+        assert response.json()["error"].startswith("ERR "), raw
+    assert stored_redis().exists(stored_key("x")) == 0
+
+
+def test_flat_command_sent_to_pipeline_is_400(owner_key):
+    response = post(f"{BASE}/pipeline", ["GET", "x"], owner_key)
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("ERR the request body must be a JSON array of commands")

@@ -280,11 +280,13 @@ def test_admin_key_list_in_korean(admin, owner_key):
     assert column_labels(page) == {
         "name": "이름",
         "prefix": "접두사",
+        "namespace_list": "네임스페이스",
+        "is_admin": "관리자 권한",
         "state": "상태",
         "expires_at": "만료 시각",
         "last_used_at": "마지막 사용 시각",
-        "created_at": "생성 시각",
-        "created_by": "생성자",
+        "last_used_ip": "마지막 IP 주소",
+        "quota_policy": "쿼터 정책",
     }
     assert "선택한 API 키 폐기" in page
     assert '<td class="field-state">활성</td>' in page

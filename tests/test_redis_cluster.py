@@ -154,6 +154,8 @@ def cluster_run_database_url() -> str:
     return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "_cluster"))
 
 
+# The pytest run inside takes about 70 s on a quiet machine; the default 120 s is too tight under load.
+@pytest.mark.timeout(TEST_RUN_TIMEOUT_S + 60)
 def test_data_area_tests_pass_on_cluster(local_cluster):
     env = {
         **os.environ,

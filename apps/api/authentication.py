@@ -42,13 +42,14 @@ class ApiKeyAuthentication(BaseAuthentication):
         key = resolve_key(plain_key)
         if key is None:
             raise AuthenticationFailed(_("Unknown API key."))
+        django_request = request._request
+        # Set before the checks below, so the access history shows which key was refused.
+        django_request.redgx_key = key
         if key.revoked:
             raise AuthenticationFailed(_("This API key has been revoked."), code="key_revoked")
         if key.is_expired(time.time()):
             raise AuthenticationFailed(_("This API key has expired."), code="key_expired")
 
-        django_request = request._request
-        django_request.redgx_key = key
         address = request_client_address(django_request)
         check_key_allowlist(key, address)
         check_request_size(django_request, key.quota.max_request_bytes)

@@ -103,7 +103,8 @@ def run_batch(namespace: str, key: ResolvedKey, body, encode_base64: bool, *, at
     rejected command in its place and runs the rest. A transaction with a rejected command
     runs nothing and raises that command's error, as Redis replies EXECABORT.
     """
-    if not isinstance(body, list) or not body:
+    # A single command posted here (["GET", "k"]) is a mistake to report whole, not per item.
+    if not isinstance(body, list) or not body or not all(isinstance(item, list) for item in body):
         raise command_error(_("the request body must be a JSON array of commands, each a JSON array."))
     if len(body) > settings.REDGX_MAX_PIPELINE_OPERATIONS:
         message = _("the request has %(count)d commands, the limit is %(limit)d.") % {

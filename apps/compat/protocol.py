@@ -6,6 +6,7 @@ except the status reply ``OK``, which both Upstash SDKs read as it is.
 
 import base64
 import logging
+import math
 
 import redis.exceptions
 from django.conf import settings
@@ -44,6 +45,9 @@ def to_argument(item) -> bytes:
     elif isinstance(item, bool):
         raw = b"true" if item else b"false"
     elif isinstance(item, int | float):
+        # 1e400 parses to infinity; Redis would store "inf", which no client sent.
+        if isinstance(item, float) and not math.isfinite(item):
+            raise command_error(_("a number argument is out of range."))
         raw = repr(item).encode()
     else:
         raise command_error(_("arguments must be JSON strings, numbers or booleans."))

@@ -46,9 +46,14 @@ class UpstashView(APIView):
 
     def json_body(self, request):
         try:
-            return json.loads(request.body)
+            return json.loads(request.body, parse_constant=_reject_constant)
         except (ValueError, UnicodeDecodeError):
             raise command_error(_("the request body is not valid JSON.")) from None
+
+
+def _reject_constant(name: str):
+    # Python's json module accepts NaN and Infinity, which JSON itself does not have.
+    raise ValueError(f"{name} is not JSON")
 
 
 class CommandView(UpstashView):

@@ -26,6 +26,7 @@ from django.conf import settings
 from django.utils.translation import gettext_noop
 
 from . import circuit, queues
+from .engines.abort import CallAbortedError, abort_when_unwanted
 from .engines.errors import EngineError
 
 logger = logging.getLogger(__name__)
@@ -57,6 +58,8 @@ class _Pending:
     submitted_at: float
     deadline_at: float
     future: Future = field(default_factory=Future)
+    # When the lease set for the call this job is in ends.
+    call_lease_until: float = 0.0
 
 
 @dataclass
@@ -215,6 +218,8 @@ class Batcher:
             return []
         until = now + self.call_lease_s(sum(len(entry.items) for entry in entries))
         held = queues.extend_leases([(entry.req_id, entry.token) for entry in entries], until)
+        for entry in entries:
+            entry.call_lease_until = until
         kept = []
         for entry, ok in zip(entries, held, strict=True):
             if ok:
@@ -223,11 +228,31 @@ class Batcher:
                 entry.future.set_exception(LeaseLostError(entry.req_id))
         return kept
 
+    @staticmethod
+    def _any_still_held(entries: list[_Pending]) -> bool:
+        """Return True while this worker still holds the lease of some job of the call.
+
+        Re-setting each lease to the end the call already has checks the holder without
+        lengthening the lease. A Redis error counts as held, so the call goes on.
+        """
+        holders = [(entry.req_id, entry.token) for entry in entries]
+        try:
+            return any(queues.extend_leases(holders, entries[0].call_lease_until))
+        except redis.exceptions.RedisError as exc:
+            logger.warning("Could not check the leases of a running call: %s", exc)
+            return True
+
     def _call_and_split(self, batch_key: Hashable, entries: list[_Pending]) -> None:
         items = [item for entry in entries for item in entry.items]
         started = time.monotonic()
         try:
-            outputs = self.call(items, batch_key)
+            with abort_when_unwanted(lambda: self._any_still_held(entries)):
+                outputs = self.call(items, batch_key)
+        except CallAbortedError:
+            logger.info("%s call of %d requests stopped: none of its jobs is held any more", self.name, len(entries))
+            for entry in entries:
+                entry.future.set_exception(LeaseLostError(entry.req_id))
+            return
         except EngineError as exc:
             if exc.transient:
                 circuit.record_failure(self.name)

@@ -14,6 +14,7 @@ import threading
 
 from django.conf import settings
 
+from .abort import check_still_wanted
 from .errors import EngineError
 from .http import bad_response, check_health, client_for, get_json, post_json
 
@@ -53,7 +54,9 @@ class TeiClient:
     def embed(self, inputs: list[str], *, normalize: bool, truncate: bool) -> list[list[float]]:
         """Embed any number of inputs in as many requests as the engine's limits need."""
         vectors: list[list[float]] = []
-        for chunk in self._chunks(inputs, self.client_batch_size()):
+        for index, chunk in enumerate(self._chunks(inputs, self.client_batch_size())):
+            if index:
+                check_still_wanted()
             vectors.extend(self._embed_chunk(chunk, normalize, truncate, info_refreshed=False))
         return vectors
 

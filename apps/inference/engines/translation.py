@@ -11,6 +11,7 @@ import threading
 
 from django.utils.translation import gettext_noop
 
+from .abort import check_still_wanted
 from .errors import EngineError
 from .http import bad_response, check_health, client_for, get_json, post_json
 
@@ -55,6 +56,8 @@ class TranslationClient:
             )
         translations: list[str] = []
         for start in range(0, len(texts), batch_size):
+            if start:
+                check_still_wanted()
             translations.extend(self._translate_chunk(texts[start : start + batch_size], source, target))
         return translations
 
