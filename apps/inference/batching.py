@@ -25,7 +25,7 @@ import redis.exceptions
 from django.conf import settings
 from django.utils.translation import gettext_noop
 
-from . import circuit, queues
+from . import circuit, queues, stats
 from .engines.abort import CallAbortedError, abort_when_unwanted
 from .engines.errors import EngineError
 
@@ -274,7 +274,7 @@ class Batcher:
 
         engine_ms = (time.monotonic() - started) * 1000
         circuit.record_success(self.name)
-        _record_batch(self.name, len(items), engine_ms)
+        stats.record_batch(self.name, len(items), engine_ms)
         logger.info(
             "%s batch sent: requests=%d inputs=%d engine_ms=%.1f", self.name, len(entries), len(items), engine_ms
         )
@@ -295,17 +295,3 @@ class Batcher:
                 BatchOutcome(outputs[offset : offset + len(entry.items)], round(batch_wait_ms, 1), round(engine_ms, 1))
             )
             offset += len(entry.items)
-
-
-def _record_batch(engine_name: str, size: int, engine_ms: float) -> None:
-    try:
-        from . import stats
-    except ImportError:
-        return
-    record = getattr(stats, "record_batch", None)
-    if record is None:
-        return
-    try:
-        record(engine_name, size, engine_ms)
-    except redis.exceptions.RedisError as exc:
-        logger.warning("Could not record a %s batch: %s", engine_name, exc)

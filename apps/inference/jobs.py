@@ -23,7 +23,7 @@ from django.utils.translation import gettext, gettext_noop
 from apps.core.redis import inference_redis
 from apps.pubsub.events import publish_job_event
 
-from . import queues
+from . import queues, stats
 from .broker import send_wakeup
 
 logger = logging.getLogger(__name__)
@@ -196,22 +196,10 @@ def _finish(req_id: str, token: str | None, fields: dict) -> bool:
     # The event goes to every subscriber at once, so its message is in the default language.
     error = readable_error(json.loads(fields["error"])) if "error" in fields else None
     publish_job_event(namespace, req_id, task, fields["status"], error)
-    _record_outcome(task, namespace, fields["status"])
+    # stats logs a Redis error and returns, so a lost counter never fails the job.
+    stats.record_outcome(task, namespace, fields["status"])
     return True
 
-
-def _record_outcome(task: str, namespace: str, status: str) -> None:
-    try:
-        from . import stats
-    except ImportError:
-        return
-    record = getattr(stats, "record_outcome", None)
-    if record is None:
-        return
-    try:
-        record(task, namespace, status)
-    except redis.exceptions.RedisError as exc:
-        logger.warning("Could not record the %s outcome of a %s job: %s", status, task, exc)
 
 
 def _error(code: str, template: str, params: dict | None) -> dict:
