@@ -15,7 +15,7 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/docs/", permanent=False)),
     path("docs", RedirectView.as_view(url="/docs/", permanent=False)),
     path("docs/", include(docs_urls.urlpatterns)),
-    # Before "api/", whose last route answers every unmatched /api/ path with 404.
+    # Before "api/", whose last route returns 404 for every unmatched /api/ path.
     path("api/v1/admin/", include("apps.adminapi.urls")),
     path("api/", include("apps.api.urls")),
     # Upstash REST protocol per namespace, for the upstash-redis SDKs (docs/upstash.md).

@@ -195,7 +195,7 @@ def test_metrics_route_in_openapi_schema():
 
 
 def test_metrics_inference_redis_down(transactional_db):
-    """With nothing listening at the inference Redis address, the route answers 503 in the envelope."""
+    """With nothing listening at the inference Redis address, the route returns 503 in the envelope."""
     admin_key = make_key({}, is_admin=True)
     port = free_port()
     web = start_web(

@@ -69,12 +69,12 @@ def _execute(client: Redis, command: PreparedCommand):
     return strip_key_names(command, reply)
 
 
-# Keys one SCAN step asks Redis to look at; KEYS replies are built from these steps.
+# COUNT of each SCAN step; a KEYS reply is built from these steps.
 KEYS_SCAN_COUNT = 1000
 
 
 def _keys_by_scan(client: Redis, command: PreparedCommand) -> list[bytes]:
-    """Answer KEYS with a SCAN loop over the namespace's prefix.
+    """Run KEYS as a SCAN loop over the namespace's prefix.
 
     Redis's own KEYS walks every key of the server in one call, which stalls every other
     client of the data Redis while it runs. SCAN takes short steps, and the reply stops at

@@ -163,7 +163,7 @@ def _run_atomic(client: Redis, namespace: str, planned: list[Planned]) -> dict[i
     document = json.dumps({"checks": [check[:2] for check in checks], "lengths": [len(c) for c in commands]})
     arguments = [part for command in commands for part in command]
     # A Redis Cluster runs the script on the node of its keys. Area-wide operations (SCAN)
-    # name none, so the namespace prefix, which shares the namespace's hash tag, stands in.
+    # name none, so the namespace prefix, which shares the namespace's hash tag, is used instead.
     reply = _script(keys=keys or [key_prefix(namespace)], args=[document, *arguments], client=client)
     if reply[0] == b"clash":
         clash = checks[reply[1]]

@@ -50,7 +50,7 @@ def batcher_for(spec: taskspecs.TaskSpec, engine: EngineConfig) -> Batcher:
         if engine not in _batchers:
             client = spec.make_client(engine)
             # NOTE: a TEI client splits further by the engine's /info limit, which is not known
-            # here; a batch_size above that limit makes the lease estimate too short.
+            # here. A batch_size above that limit makes the lease estimate too short.
             request_size = getattr(client, "max_batch_size", engine.batch_size) or 1
             _batchers[engine] = Batcher(
                 engine.name,

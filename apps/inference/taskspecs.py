@@ -1,7 +1,7 @@
 """What each inference task needs from the broker, in one place per task.
 
 The submit view validates a body with the task's serializer and stores the result as the
-job payload. The worker asks the task which jobs may share an engine call (``batch_key``),
+job payload. The worker gets from the task which jobs may share an engine call (``batch_key``),
 which items one job sends (``inputs``), and how the engine's outputs become the job's
 result (``result``). The engine client for the endpoint's protocol does the HTTP.
 

@@ -1,4 +1,4 @@
-"""Who may read /metrics: direct clients from REDGX_METRICS_ALLOWED_NETWORKS only."""
+"""Access rule of /metrics: only direct clients from REDGX_METRICS_ALLOWED_NETWORKS may read it."""
 
 import ipaddress
 from functools import cache

@@ -138,9 +138,9 @@ class InferenceStateCollector(Collector):
             "redgx_inference_redis_maxmemory_bytes", "maxmemory of the inference Redis; 0 when it has no limit."
         )
         limit.add_metric([], memory.get("maxmemory", 0))
-        # Finished jobs stay in the outbox until REDGX_RESULT_TTL_S, but counting their hashes
-        # would need a SCAN of the whole database per scrape, so only unfinished jobs are counted
-        # exactly; redgx_inference_redis_keys bounds the whole outbox from above.
+        # Finished jobs stay in the outbox until REDGX_RESULT_TTL_S, and counting their hashes
+        # would need a SCAN of the whole database per scrape. So only unfinished jobs are counted
+        # exactly, and redgx_inference_redis_keys is an upper bound for the whole outbox.
         unfinished = GaugeMetricFamily(
             "redgx_inference_outbox_unfinished_jobs", "Jobs in the outbox that have no final status yet."
         )

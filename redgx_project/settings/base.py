@@ -307,7 +307,7 @@ REDGX_OCR_MAX_CONCURRENT_CALLS = env.int("REDGX_OCR_MAX_CONCURRENT_CALLS", defau
 # Seconds to wait for an engine's TCP connection, for every task's default engine.
 REDGX_ENGINE_CONNECT_TIMEOUT_S = env.float("REDGX_ENGINE_CONNECT_TIMEOUT_S", default=5.0)
 
-# Inference task limits. Past a size limit the submit answers 413 naming the field.
+# Inference task limits. Past a size limit the submit returns 413 naming the field.
 # generate: characters of the prompt or of all messages together, messages per chat,
 # and the highest max_tokens a request may ask for.
 REDGX_GENERATE_MAX_PROMPT_CHARS = env.int("REDGX_GENERATE_MAX_PROMPT_CHARS", default=32_768)
@@ -353,7 +353,7 @@ REDGX_PUBSUB_REDIS_GRACE_S = env.float("REDGX_PUBSUB_REDIS_GRACE_S", default=10.
 # Lifetime of a WebSocket ticket (single use), in seconds.
 REDGX_WS_TICKET_TTL_S = env.int("REDGX_WS_TICKET_TTL_S", default=30)
 
-# Admin hardening. REDGX_TLS says that browsers reach the gateway over HTTPS (directly or
+# Admin hardening. REDGX_TLS means that browsers reach the gateway over HTTPS (directly or
 # through a TLS-terminating proxy); it turns on Secure cookies and HSTS.
 REDGX_TLS = env.bool("REDGX_TLS", default=False)
 SESSION_COOKIE_SECURE = REDGX_TLS
@@ -401,10 +401,10 @@ REDGX_WS_CLIENTS_HEARTBEAT_S = env.float("REDGX_WS_CLIENTS_HEARTBEAT_S", default
 REDGX_CLIENTS_RECENT_S = env.int("REDGX_CLIENTS_RECENT_S", default=300)
 
 # Inference API. Jobs waiting per task and per namespace (an API key's quota policy may
-# set its own namespace limit); past a limit a submit answers 429 queue_full.
+# set its own namespace limit); past a limit a submit returns 429 queue_full.
 REDGX_MAX_QUEUED_JOBS_PER_TASK = env.int("REDGX_MAX_QUEUED_JOBS_PER_TASK", default=10_000)
 REDGX_MAX_QUEUED_JOBS_PER_NAMESPACE = env.int("REDGX_MAX_QUEUED_JOBS_PER_NAMESPACE", default=2_000)
-# Fraction of the inference Redis's maxmemory above which submits answer 503
+# Fraction of the inference Redis's maxmemory above which submits return 503
 # inference_redis_full. Not checked when the server has no maxmemory.
 REDGX_INFERENCE_MEMORY_HIGH_WATER = env.float("REDGX_INFERENCE_MEMORY_HIGH_WATER", default=0.9)
 # Highest deadline_s a submit may ask for, in seconds.
@@ -423,7 +423,7 @@ REDGX_STATS_RETENTION_S = env.int("REDGX_STATS_RETENTION_S", default=3600)
 # answers only requests sent straight from these networks (addresses or CIDR blocks) and
 # 404 to anyone else, including every request forwarded by a proxy.
 REDGX_METRICS_ALLOWED_NETWORKS = env.list("REDGX_METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"])
-# Where a worker started with apps.metrics.worker serves its metrics.
+# Address and port of the metrics server of a worker started with apps.metrics.worker.
 REDGX_WORKER_METRICS_HOST = env.str("REDGX_WORKER_METRICS_HOST", default="127.0.0.1")
 REDGX_WORKER_METRICS_PORT = env.int("REDGX_WORKER_METRICS_PORT", default=9191)
 PROMETHEUS_EXPORT_MIGRATIONS = False

@@ -26,7 +26,7 @@ REDGX_ACCESS_FLUSH_S = env.float("REDGX_ACCESS_FLUSH_S", default=0)
 # Bounds the memory of rows that the test process buffers and never writes.
 REDGX_ACCESS_BUFFER_MAX = env.int("REDGX_ACCESS_BUFFER_MAX", default=10_000)
 
-# Generous per-key request rates, so that suites sending many requests with one key do not
-# meet the limit; tests of rate limiting give their keys a quota policy of their own.
+# Generous per-key request rates, so that suites sending many requests with one key stay under
+# the limit. Tests of rate limiting give their keys a quota policy of their own.
 REDGX_RATE_PER_S = env.float("REDGX_RATE_PER_S", default=10_000.0)
 REDGX_RATE_BURST = env.int("REDGX_RATE_BURST", default=100_000)

@@ -1,4 +1,4 @@
-"""Stopping a multi-request engine call once no job in it still wants the answer.
+"""Stopping a multi-request engine call once none of its jobs still needs the result.
 
 A call that a client splits into several requests (TEI's client batch limit, a translation
 engine's batch limit) checks between requests whether the batch's jobs are still held by
