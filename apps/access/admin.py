@@ -1,12 +1,13 @@
 from django.contrib import admin
 
 from apps.audit.csv_export import export_as_csv
+from apps.audit.readonly import ReadOnlyAdminMixin
 
 from .models import AccessRecord
 
 
 @admin.register(AccessRecord)
-class AccessRecordAdmin(admin.ModelAdmin):
+class AccessRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only for everyone, auditors included: rows come only from the gateway itself."""
 
     list_display = [
@@ -26,12 +27,3 @@ class AccessRecordAdmin(admin.ModelAdmin):
     actions = [export_as_csv]
     # Counting a large history on every page view is slow, so the paginator skips the full count.
     show_full_result_count = False
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

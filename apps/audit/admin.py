@@ -6,10 +6,11 @@ from django.utils.translation import gettext_lazy as _
 
 from .csv_export import export_as_csv
 from .models import AuditEntry
+from .readonly import ReadOnlyAdminMixin
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only for everyone, superusers included: rows are written only by the recorder."""
 
     list_display = ["created_at", "actor", "actor_kind", "source_address", "action", "object_type", "object_repr"]
@@ -30,15 +31,6 @@ class AuditEntryAdmin(admin.ModelAdmin):
         "after_json",
     ]
     readonly_fields = fields
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.display(description=_("before"))
     def before_json(self, entry: AuditEntry) -> str:
