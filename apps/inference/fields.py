@@ -54,6 +54,9 @@ class TextListField(serializers.Field):
         "empty_item": gettext_lazy("Item {index} is empty."),
         "not_string": gettext_lazy("Item {index} is not a string."),
     }
+    # Formatted at validation time, so a subclass may reword them for its own items.
+    too_many_items_message = gettext_lazy("Too many items: %(count)d, the limit is %(limit)d.")
+    item_too_long_message = gettext_lazy("Item %(index)d has %(length)d characters, the limit is %(limit)d.")
 
     def __init__(self, *, max_items: str, max_chars: str, **kwargs):
         self.max_items_setting = max_items
@@ -70,20 +73,16 @@ class TextListField(serializers.Field):
         if not data:
             self.fail("empty_list")
         if len(data) > max_items:
-            message = _("Too many items: %(count)d, the limit is %(limit)d.")
-            raise too_large(self.field_name, message % {"count": len(data), "limit": max_items}, "too_many_inputs")
+            message = self.too_many_items_message % {"count": len(data), "limit": max_items}
+            raise too_large(self.field_name, message, "too_many_inputs")
         for index, text in enumerate(data):
             if not isinstance(text, str):
                 self.fail("not_string", index=index)
             if not text.strip():
                 self.fail("empty_item", index=index)
             if len(text) > max_chars:
-                message = _("Item %(index)d has %(length)d characters, the limit is %(limit)d.")
-                raise too_large(
-                    self.field_name,
-                    message % {"index": index, "length": len(text), "limit": max_chars},
-                    "input_too_long",
-                )
+                message = self.item_too_long_message % {"index": index, "length": len(text), "limit": max_chars}
+                raise too_large(self.field_name, message, "input_too_long")
         return data
 
     def to_representation(self, value):

@@ -40,47 +40,20 @@ MAX_STOP_CHARS = 256
 MAX_MODEL_NAME_CHARS = 256
 
 
-class EmbedInputsField(serializers.Field):
+class EmbedInputsField(TextListField):
     """One non-empty string, or a non-empty list of them; always returns a list."""
 
     # Lazy, because the class body runs once at import, before any request picks a language.
     default_error_messages = {
-        "invalid": gettext_lazy("Must be a string or a list of strings."),
         "empty_list": gettext_lazy("Must contain at least one input."),
-        "empty_input": gettext_lazy("Input {index} is empty."),
+        "empty_item": gettext_lazy("Input {index} is empty."),
         "not_string": gettext_lazy("Input {index} is not a string."),
     }
+    too_many_items_message = gettext_lazy("Too many inputs: %(count)d, the limit is %(limit)d.")
+    item_too_long_message = gettext_lazy("Input %(index)d has %(length)d characters, the limit is %(limit)d.")
 
-    def to_internal_value(self, data) -> list[str]:
-        if isinstance(data, str):
-            data = [data]
-        if not isinstance(data, list):
-            self.fail("invalid")
-        if not data:
-            self.fail("empty_list")
-        if len(data) > settings.REDGX_EMBED_MAX_INPUTS:
-            message = _("Too many inputs: %(count)d, the limit is %(limit)d.")
-            raise too_large(
-                self.field_name,
-                message % {"count": len(data), "limit": settings.REDGX_EMBED_MAX_INPUTS},
-                "too_many_inputs",
-            )
-        for index, text in enumerate(data):
-            if not isinstance(text, str):
-                self.fail("not_string", index=index)
-            if not text.strip():
-                self.fail("empty_input", index=index)
-            if len(text) > settings.REDGX_EMBED_MAX_INPUT_CHARS:
-                message = _("Input %(index)d has %(length)d characters, the limit is %(limit)d.")
-                raise too_large(
-                    self.field_name,
-                    message % {"index": index, "length": len(text), "limit": settings.REDGX_EMBED_MAX_INPUT_CHARS},
-                    "input_too_long",
-                )
-        return data
-
-    def to_representation(self, value):
-        return value
+    def __init__(self, **kwargs):
+        super().__init__(max_items="REDGX_EMBED_MAX_INPUTS", max_chars="REDGX_EMBED_MAX_INPUT_CHARS", **kwargs)
 
 
 class EmbedRequestSerializer(StrictSerializer):
