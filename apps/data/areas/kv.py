@@ -33,6 +33,18 @@ INCREMENT_ERRORS = {
 }
 
 
+def increment_value(reply: int | bytes) -> int | float | str:
+    """Convert an INCRBY, INCRBYFLOAT, HINCRBY or HINCRBYFLOAT reply to its JSON value.
+
+    Redis keeps floats as long double text, which may exceed a double's range. JSON
+    cannot carry infinity, so such a value stays text.
+    """
+    if isinstance(reply, bytes):
+        number = float(reply)
+        return number if math.isfinite(number) else reply.decode()
+    return reply
+
+
 class SetArguments(StrictSerializer):
     value = ValueField()
     ttl = StrictIntegerField(required=False, min_value=1, max_value=MAX_TTL_MS // 1000, help_text="seconds")
@@ -128,13 +140,7 @@ class _Add(DataOperation):
         return [("INCRBY", call.redis_key, amount)]
 
     def result(self, call: Call, replies: list):
-        value = replies[0]
-        if isinstance(value, bytes):
-            # Redis keeps floats as long double text, which may exceed a double's range;
-            # JSON cannot carry infinity, so such a value stays text.
-            number = float(value)
-            value = number if math.isfinite(number) else value.decode()
-        return {"key": call.key, "value": value}
+        return {"key": call.key, "value": increment_value(replies[0])}
 
 
 @area.register

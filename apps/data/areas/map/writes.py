@@ -1,10 +1,9 @@
 """Map operations that change a hash: set, del, incr."""
 
-import math
-
 from django.utils.translation import gettext_lazy as _
 
 from ...operations import Call
+from ..kv import increment_value
 from .common import (
     WRITE,
     FieldIncrementArguments,
@@ -80,10 +79,4 @@ class Increment(HashOperation):
         return [("HINCRBY", call.redis_key, call.args["field"], by)]
 
     def result(self, call: Call, replies: list):
-        value = replies[0]
-        if isinstance(value, bytes):
-            number = float(value)
-            # Redis adds in long double, so the stored result can exceed a double's range,
-            # which a JSON number cannot carry: return Redis's text then.
-            value = number if math.isfinite(number) else value.decode()
-        return {"key": call.key, "value": value}
+        return {"key": call.key, "value": increment_value(replies[0])}
