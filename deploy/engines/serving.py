@@ -1,10 +1,11 @@
 """Shared serving code of the OCR, Whisper and translation reference engines.
 
-Each engine's server.py imports this module from the directory above it. It provides the ENGINE_*
-setting parsers, the JSON error body of RedGX's engine protocols (`{"error", "error_type"}`), a
-request-body size limit, and ModelHost, which loads the model in the background and runs model calls
-on a bounded thread pool. The MiniLM engine predates this module and keeps its own copy, because it
-mirrors TEI's error bodies instead.
+Each engine's server.py imports this module from the directory above it. The module holds
+EngineSettings and the ENGINE_* setting parsers, the JSON error body of RedGX's engine protocols
+(`{"error", "error_type"}`) and a request-body size limit. ModelHost loads the model in the background
+and runs model calls on a bounded thread pool, and run() is each server's entry point. The MiniLM
+engine uses only the setting parsers and exit_on_invalid_settings, because it mirrors TEI's error
+bodies and lifecycle instead.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import dataclasses
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -29,6 +32,7 @@ from starlette.types import Message
 logger = logging.getLogger(__name__)
 
 ResultT = TypeVar("ResultT")
+SettingsT = TypeVar("SettingsT", bound="EngineSettings")
 
 # Seconds a client should wait after a 429, sent as Retry-After. An estimate: one OCR or Whisper call
 # took 0.6 to 2 s on the 2-core development machine, so a full queue has room again within seconds.
@@ -75,6 +79,32 @@ def positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
 
 def log_level(environ: Mapping[str, str]) -> str:
     return environ.get("ENGINE_LOG_LEVEL", "INFO").upper()
+
+
+@dataclasses.dataclass(frozen=True)
+class EngineSettings:
+    """The settings every engine has. An engine subclasses it, redeclaring a field to change its default.
+
+    from_env reads each integer field `name` from the variable ENGINE_<NAME> as an integer of 1 or
+    more, so a subclass adds a setting by declaring the field alone.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_concurrent_calls: int = 1
+    max_queued_calls: int = 8
+    max_body_bytes: int = 1_000_000
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls: type[SettingsT], environ: Mapping[str, str]) -> SettingsT:
+        """Read the ENGINE_* variables. Raise ValueError, naming the variable, when one is invalid."""
+        values: dict[str, Any] = {"host": environ.get("ENGINE_HOST", cls.host), "log_level": log_level(environ)}
+        for field in dataclasses.fields(cls):
+            # The annotations are strings because the engines use `from __future__ import annotations`.
+            if field.type in (int, "int"):
+                values[field.name] = positive_int(environ, f"ENGINE_{field.name.upper()}", field.default)
+        return cls(**values)
 
 
 class BodyTooLargeError(Exception):
@@ -197,6 +227,11 @@ def handle_errors(handler: Callable[[Request], Any], route_name: str) -> Callabl
     return wrapped
 
 
+def route(method: str, path: str, handler: Callable[[Request], Any]) -> Route:
+    """Build a Route whose handler errors become responses through handle_errors, logged as "<method> <path>"."""
+    return Route(path, handle_errors(handler, f"{method} {path}"), methods=[method])
+
+
 def create_app(
     host: ModelHost,
     load: Callable[[], None],
@@ -265,3 +300,17 @@ def serve(
 def exit_on_invalid_settings(error: ValueError) -> int:
     print(f"Invalid engine setting: {error}", file=sys.stderr)
     return 2
+
+
+def run(settings_class: type[SettingsT], build_app: Callable[[SettingsT, Callable[[], None]], Starlette]) -> int:
+    """Read the engine's settings from the environment and serve build_app(settings, on_load_failure).
+
+    Return 2 for an invalid setting, 1 if the model failed to load, else 0.
+    """
+    try:
+        settings = settings_class.from_env(os.environ)
+    except ValueError as error:
+        return exit_on_invalid_settings(error)
+    return serve(
+        lambda on_load_failure: build_app(settings, on_load_failure), settings.host, settings.port, settings.log_level
+    )

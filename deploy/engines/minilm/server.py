@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -31,6 +32,10 @@ from starlette.routing import Route
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+# serving.py sits in deploy/engines/, which is not a package, so the server adds it to the path.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import serving
 
 logger = logging.getLogger(__name__)
 
@@ -72,30 +77,18 @@ class Settings:
         """Read the ENGINE_* variables. Raise ValueError, naming the variable, when one is invalid."""
         return cls(
             host=environ.get("ENGINE_HOST", cls.host),
-            port=_positive_int(environ, "ENGINE_PORT", cls.port),
-            max_client_batch_size=_positive_int(environ, "ENGINE_MAX_CLIENT_BATCH_SIZE", cls.max_client_batch_size),
-            max_concurrent_requests=_positive_int(
+            port=serving.positive_int(environ, "ENGINE_PORT", cls.port),
+            max_client_batch_size=serving.positive_int(
+                environ, "ENGINE_MAX_CLIENT_BATCH_SIZE", cls.max_client_batch_size
+            ),
+            max_concurrent_requests=serving.positive_int(
                 environ, "ENGINE_MAX_CONCURRENT_REQUESTS", cls.max_concurrent_requests
             ),
-            max_batch_tokens=_positive_int(environ, "ENGINE_MAX_BATCH_TOKENS", cls.max_batch_tokens),
-            payload_limit_bytes=_positive_int(environ, "ENGINE_PAYLOAD_LIMIT", cls.payload_limit_bytes),
-            torch_threads=_positive_int(environ, "ENGINE_TORCH_THREADS", cls.torch_threads),
-            log_level=environ.get("ENGINE_LOG_LEVEL", cls.log_level).upper(),
+            max_batch_tokens=serving.positive_int(environ, "ENGINE_MAX_BATCH_TOKENS", cls.max_batch_tokens),
+            payload_limit_bytes=serving.positive_int(environ, "ENGINE_PAYLOAD_LIMIT", cls.payload_limit_bytes),
+            torch_threads=serving.positive_int(environ, "ENGINE_TORCH_THREADS", cls.torch_threads),
+            log_level=serving.log_level(environ),
         )
-
-
-def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
-    raw = environ.get(name)
-    if raw is None or raw == "":
-        return default
-    message = f"{name}={raw!r} is invalid: expected an integer of 1 or more"
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(message) from None
-    if value < 1:
-        raise ValueError(message)
-    return value
 
 
 class InputTooLongError(Exception):
@@ -434,8 +427,7 @@ def main() -> int:
     try:
         settings = Settings.from_env(os.environ)
     except ValueError as error:
-        print(f"Invalid engine setting: {error}", file=sys.stderr)
-        return 2
+        return serving.exit_on_invalid_settings(error)
 
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 

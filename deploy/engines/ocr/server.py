@@ -10,12 +10,11 @@ import base64
 import binascii
 import io
 import logging
-import os
 import queue
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,12 +22,11 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 # serving.py sits in deploy/engines/, which is not a package, so the server adds it to the path.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import serving
-from serving import EngineError, ModelHost, bad_request
+from serving import EngineError, EngineSettings, ModelHost, bad_request
 
 logger = logging.getLogger(__name__)
 
@@ -46,33 +44,13 @@ SUPPORTED_LANGUAGES = frozenset({"en", "zh"})
 
 
 @dataclass(frozen=True)
-class Settings:
-    host: str = "127.0.0.1"
+class Settings(EngineSettings):
     port: int = 8084
-    max_concurrent_calls: int = 1
-    max_queued_calls: int = 8
     max_body_bytes: int = 20_000_000
     max_pages: int = 20
     max_pixels: int = 40_000_000
     pdf_dpi: int = 150
     onnx_threads: int = 2
-    log_level: str = "INFO"
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> Settings:
-        """Read the ENGINE_* variables. Raise ValueError, naming the variable, when one is invalid."""
-        return cls(
-            host=environ.get("ENGINE_HOST", cls.host),
-            port=serving.positive_int(environ, "ENGINE_PORT", cls.port),
-            max_concurrent_calls=serving.positive_int(environ, "ENGINE_MAX_CONCURRENT_CALLS", cls.max_concurrent_calls),
-            max_queued_calls=serving.positive_int(environ, "ENGINE_MAX_QUEUED_CALLS", cls.max_queued_calls),
-            max_body_bytes=serving.positive_int(environ, "ENGINE_MAX_BODY_BYTES", cls.max_body_bytes),
-            max_pages=serving.positive_int(environ, "ENGINE_MAX_PAGES", cls.max_pages),
-            max_pixels=serving.positive_int(environ, "ENGINE_MAX_PIXELS", cls.max_pixels),
-            pdf_dpi=serving.positive_int(environ, "ENGINE_PDF_DPI", cls.pdf_dpi),
-            onnx_threads=serving.positive_int(environ, "ENGINE_ONNX_THREADS", cls.onnx_threads),
-            log_level=serving.log_level(environ),
-        )
 
 
 def bad_document(message: str) -> EngineError:
@@ -263,18 +241,12 @@ def build_app(settings: Settings, on_load_failure: Callable[[], None]) -> Starle
         )
         return JSONResponse(result)
 
-    routes = [Route("/ocr", serving.handle_errors(ocr, "POST /ocr"), methods=["POST"])]
+    routes = [serving.route("POST", "/ocr", ocr)]
     return serving.create_app(host, backend.load, routes, on_load_failure)
 
 
 def main() -> int:
-    try:
-        settings = Settings.from_env(os.environ)
-    except ValueError as error:
-        return serving.exit_on_invalid_settings(error)
-    return serving.serve(
-        lambda on_load_failure: build_app(settings, on_load_failure), settings.host, settings.port, settings.log_level
-    )
+    return serving.run(Settings, build_app)
 
 
 if __name__ == "__main__":

@@ -8,10 +8,9 @@ settings and errors. Run it with its own venv:
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,12 +18,11 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 # serving.py sits in deploy/engines/, which is not a package, so the server adds it to the path.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import serving
-from serving import EngineError, ModelHost, bad_request
+from serving import EngineError, EngineSettings, ModelHost, bad_request
 
 logger = logging.getLogger(__name__)
 
@@ -36,29 +34,13 @@ CANONICAL_CODES = {code.lower(): code for pair in DIRECTIONS for code in pair}
 
 
 @dataclass(frozen=True)
-class Settings:
-    host: str = "127.0.0.1"
+class Settings(EngineSettings):
     port: int = 8086
     max_concurrent_calls: int = 2
     max_queued_calls: int = 16
     max_batch_size: int = 32
     max_text_chars: int = 5000
     max_body_bytes: int = 1_000_000
-    log_level: str = "INFO"
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> Settings:
-        """Read the ENGINE_* variables. Raise ValueError, naming the variable, when one is invalid."""
-        return cls(
-            host=environ.get("ENGINE_HOST", cls.host),
-            port=serving.positive_int(environ, "ENGINE_PORT", cls.port),
-            max_concurrent_calls=serving.positive_int(environ, "ENGINE_MAX_CONCURRENT_CALLS", cls.max_concurrent_calls),
-            max_queued_calls=serving.positive_int(environ, "ENGINE_MAX_QUEUED_CALLS", cls.max_queued_calls),
-            max_batch_size=serving.positive_int(environ, "ENGINE_MAX_BATCH_SIZE", cls.max_batch_size),
-            max_text_chars=serving.positive_int(environ, "ENGINE_MAX_TEXT_CHARS", cls.max_text_chars),
-            max_body_bytes=serving.positive_int(environ, "ENGINE_MAX_BODY_BYTES", cls.max_body_bytes),
-            log_level=serving.log_level(environ),
-        )
 
 
 @dataclass(frozen=True)
@@ -158,20 +140,14 @@ def build_app(settings: Settings, on_load_failure: Callable[[], None]) -> Starle
         )
 
     routes = [
-        Route("/translate", serving.handle_errors(translate, "POST /translate"), methods=["POST"]),
-        Route("/info", serving.handle_errors(info, "GET /info"), methods=["GET"]),
+        serving.route("POST", "/translate", translate),
+        serving.route("GET", "/info", info),
     ]
     return serving.create_app(host, backend.load, routes, on_load_failure)
 
 
 def main() -> int:
-    try:
-        settings = Settings.from_env(os.environ)
-    except ValueError as error:
-        return serving.exit_on_invalid_settings(error)
-    return serving.serve(
-        lambda on_load_failure: build_app(settings, on_load_failure), settings.host, settings.port, settings.log_level
-    )
+    return serving.run(Settings, build_app)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 # serving.py sits in deploy/engines/, which is not a package, so the server adds it to the path.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import serving
-from serving import EngineError, ModelHost, bad_request
+from serving import EngineError, EngineSettings, ModelHost, bad_request
 
 logger = logging.getLogger(__name__)
 
@@ -41,32 +41,13 @@ RESPONSE_FORMATS = ("json", "verbose_json", "text", "srt", "vtt")
 
 
 @dataclass(frozen=True)
-class Settings:
-    host: str = "127.0.0.1"
+class Settings(EngineSettings):
     port: int = 8085
-    max_concurrent_calls: int = 1
-    max_queued_calls: int = 8
     # OpenAI's Audio API FAQ gives 25 MiB as the max request size of a whisper-1 transcription.
     max_body_bytes: int = 26_214_400
     max_audio_seconds: int = 1800
     cpu_threads: int = 2
     beam_size: int = 5
-    log_level: str = "INFO"
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> Settings:
-        """Read the ENGINE_* variables. Raise ValueError, naming the variable, when one is invalid."""
-        return cls(
-            host=environ.get("ENGINE_HOST", cls.host),
-            port=serving.positive_int(environ, "ENGINE_PORT", cls.port),
-            max_concurrent_calls=serving.positive_int(environ, "ENGINE_MAX_CONCURRENT_CALLS", cls.max_concurrent_calls),
-            max_queued_calls=serving.positive_int(environ, "ENGINE_MAX_QUEUED_CALLS", cls.max_queued_calls),
-            max_body_bytes=serving.positive_int(environ, "ENGINE_MAX_BODY_BYTES", cls.max_body_bytes),
-            max_audio_seconds=serving.positive_int(environ, "ENGINE_MAX_AUDIO_SECONDS", cls.max_audio_seconds),
-            cpu_threads=serving.positive_int(environ, "ENGINE_CPU_THREADS", cls.cpu_threads),
-            beam_size=serving.positive_int(environ, "ENGINE_BEAM_SIZE", cls.beam_size),
-            log_level=serving.log_level(environ),
-        )
 
 
 def bad_audio(message: str) -> EngineError:
@@ -287,24 +268,14 @@ def build_app(settings: Settings, on_load_failure: Callable[[], None]) -> Starle
         return JSONResponse({"object": "list", "data": [{"id": MODEL_ID, "object": "model", "owned_by": "openai"}]})
 
     routes = [
-        Route(
-            "/v1/audio/transcriptions",
-            serving.handle_errors(transcriptions, "POST /v1/audio/transcriptions"),
-            methods=["POST"],
-        ),
+        serving.route("POST", "/v1/audio/transcriptions", transcriptions),
         Route("/v1/models", models, methods=["GET"]),
     ]
     return serving.create_app(host, backend.load, routes, on_load_failure)
 
 
 def main() -> int:
-    try:
-        settings = Settings.from_env(os.environ)
-    except ValueError as error:
-        return serving.exit_on_invalid_settings(error)
-    return serving.serve(
-        lambda on_load_failure: build_app(settings, on_load_failure), settings.host, settings.port, settings.log_level
-    )
+    return serving.run(Settings, build_app)
 
 
 if __name__ == "__main__":
