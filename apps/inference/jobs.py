@@ -201,7 +201,6 @@ def _finish(req_id: str, token: str | None, fields: dict) -> bool:
     return True
 
 
-
 def _error(code: str, template: str, params: dict | None) -> dict:
     params = params or {}
     return {"code": code, "message": render_message(template, params), "template": template, "params": params}
