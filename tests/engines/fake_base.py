@@ -29,6 +29,8 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 HANG_SECONDS = 60.0
+# A trickled reply sends one byte this often, so every read of the client gets data in time.
+TRICKLE_INTERVAL_S = 0.2
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,8 @@ class Reply:
     status: int
     body: bytes
     content_type: str = "application/json"
+    # Seconds the body takes to arrive when sent one byte per TRICKLE_INTERVAL_S. With 0 it goes out at once.
+    trickle_s: float = 0.0
 
     @classmethod
     def json(cls, status: int, body: Any) -> Reply:
@@ -120,6 +124,8 @@ class FakeEngine:
 
     # Used in thread names and log lines.
     kind = "fake"
+    # Value of the Server header. None sends http.server's default.
+    server_version: str | None = None
 
     latency_s = LockedSwitch()
     hang = LockedSwitch()
@@ -129,6 +135,7 @@ class FakeEngine:
     malformed_replies = LockedSwitch()
 
     def __init__(self, *, seed: int = 0) -> None:
+        """Set up the switches. A subclass must store what its apply_defaults() reads before it calls this."""
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._server: ThreadingHTTPServer | None = None
@@ -139,6 +146,7 @@ class FakeEngine:
         self._calls: list[Call] = []
         self._pending_failures: list[tuple[int, str | None]] = []
         self._apply_base_defaults()
+        self.apply_defaults()
 
     def _apply_base_defaults(self) -> None:
         with self._lock:
@@ -150,7 +158,7 @@ class FakeEngine:
             self._malformed_replies = False
 
     def apply_defaults(self) -> None:
-        """Restore a subclass's own switches; called by reset()."""
+        """Restore a subclass's own switches. __init__ and reset() call this."""
 
     # Serving.
 
@@ -217,31 +225,45 @@ class FakeEngine:
         self._apply_base_defaults()
         self.apply_defaults()
 
-    @property
-    def calls(self) -> list[Call]:
+    def _recorded_calls(self) -> list[Call]:
         with self._lock:
             return list(self._calls)
 
     @property
+    def calls(self) -> list[Call]:
+        return self._recorded_calls()
+
+    @property
     def batch_sizes(self) -> list[int]:
         """Items per work call received so far, failed calls included."""
-        return [call.size for call in self.calls]
+        return [call.size for call in self._recorded_calls()]
 
     @property
     def request_ids(self) -> list[str | None]:
         """X-Request-Id of every work call received so far, in arrival order."""
-        return [call.request_id for call in self.calls]
+        return [call.request_id for call in self._recorded_calls()]
+
+    def record_call(self, request: Request, size: int, params: dict | None = None) -> None:
+        """Record a work call without applying any switch, as for a body rejected before the engine's handler."""
+        with self._lock:
+            self._calls.append(Call(request.path, size, request.request_id, params or {}))
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to seconds and return False if stop() cut the sleep short."""
+        if seconds <= 0:
+            return not self._stopping.is_set()
+        return not self._stopping.wait(seconds)
 
     def begin_call(self, request: Request, size: int, params: dict | None = None) -> None:
         """Record a work call, then apply the wait and failure switches. Raise Rejected or Stopped."""
+        self.record_call(request, size, params)
         with self._lock:
-            self._calls.append(Call(request.path, size, request.request_id, params or {}))
             wait_s = HANG_SECONDS if self._hang else self._latency_s
             queued = self._pending_failures.pop(0) if self._pending_failures else None
             random_failure = self._failure_rate > 0 and self._random.random() < self._failure_rate
             failure_status = self._failure_status
 
-        if wait_s > 0 and self._stopping.wait(wait_s):
+        if wait_s > 0 and not self.wait(wait_s):
             raise Stopped
         if queued is not None:
             status, error_type = queued
@@ -308,8 +330,27 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(reply.body)))
         self.send_header("Connection", "close")
         self.end_headers()
-        self.wfile.write(reply.body)
+        sent = self._trickle(reply.body, reply.trickle_s) if reply.trickle_s else 0
+        self.wfile.write(reply.body[sent:])
         self.close_connection = True
+
+    def _trickle(self, body: bytes, seconds: float) -> int:
+        """Send body one byte per TRICKLE_INTERVAL_S for up to seconds and return the count sent.
+
+        The last byte always stays for the caller to write.
+        """
+        sent = 0
+        for _ in range(int(seconds / TRICKLE_INTERVAL_S)):
+            if sent >= len(body) - 1 or not self.engine.wait(TRICKLE_INTERVAL_S):
+                break
+            self.wfile.write(body[sent : sent + 1])
+            sent += 1
+        return sent
+
+    def version_string(self) -> str:
+        if self.engine.server_version is None:
+            return super().version_string()
+        return f"{self.engine.server_version} {self.sys_version}"
 
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("fake %s %s: " + format, self.engine.kind, self.address_string(), *args)
@@ -336,8 +377,9 @@ def standalone_parser(description: str) -> argparse.ArgumentParser:
     return parser
 
 
-def run_standalone(engine: FakeEngine, args: argparse.Namespace) -> None:
-    """Serve engine on 127.0.0.1:args.port until interrupted, with the switches from args."""
+def run_standalone(engine: FakeEngine, description: str, argv: list[str] | None = None) -> None:
+    """Serve engine on 127.0.0.1 until interrupted, with the port and switches from the command line."""
+    args = standalone_parser(description).parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     engine.latency_s = args.latency_s
     engine.failure_rate = args.failure_rate

@@ -20,16 +20,7 @@ import re
 import struct
 import zlib
 
-from .fake_base import (
-    FakeEngine,
-    LockedSwitch,
-    Rejected,
-    Reply,
-    Request,
-    decode_json_body,
-    run_standalone,
-    standalone_parser,
-)
+from .fake_base import FakeEngine, LockedSwitch, Rejected, Reply, Request, decode_json_body, run_standalone
 
 TEXT_KEYWORD = b"ocr-text"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -107,10 +98,6 @@ class FakeOcrEngine(FakeEngine):
 
     reject_marker = LockedSwitch()
 
-    def __init__(self, *, seed: int = 0):
-        super().__init__(seed=seed)
-        self.apply_defaults()
-
     def apply_defaults(self) -> None:
         self.reject_marker = None
 
@@ -179,4 +166,4 @@ def _page(number: int, width: int, height: int, lines: list[str]) -> dict:
 
 
 if __name__ == "__main__":
-    run_standalone(FakeOcrEngine(), standalone_parser("Fake RedGX OCR engine").parse_args())
+    run_standalone(FakeOcrEngine(), "Fake RedGX OCR engine")

@@ -16,16 +16,7 @@ assert them (see fake_completion). Extra switches beside FakeEngine's:
 
 from __future__ import annotations
 
-from .fake_base import (
-    FakeEngine,
-    LockedSwitch,
-    Rejected,
-    Reply,
-    Request,
-    decode_json_body,
-    run_standalone,
-    standalone_parser,
-)
+from .fake_base import FakeEngine, LockedSwitch, Rejected, Reply, Request, decode_json_body, run_standalone
 
 MODEL_ID = "fake-llm"
 DEFAULT_MAX_MODEL_LEN = 2048
@@ -67,7 +58,6 @@ class FakeOpenAIEngine(FakeEngine):
         self.model_id = model_id
         self._default_max_model_len = max_model_len
         super().__init__(seed=seed)
-        self.apply_defaults()
 
     def apply_defaults(self) -> None:
         self.max_model_len = self._default_max_model_len
@@ -190,4 +180,4 @@ def _usage(prompt_tokens: int, completion_tokens: int) -> dict:
 
 
 if __name__ == "__main__":
-    run_standalone(FakeOpenAIEngine(), standalone_parser("Fake OpenAI-compatible generation engine").parse_args())
+    run_standalone(FakeOpenAIEngine(), "Fake OpenAI-compatible generation engine")

@@ -19,7 +19,7 @@ import wave
 from email.parser import BytesParser
 from email.policy import HTTP
 
-from .fake_base import FakeEngine, Rejected, Reply, Request, run_standalone, standalone_parser
+from .fake_base import FakeEngine, Rejected, Reply, Request, run_standalone
 
 RESPONSE_FORMATS = ("json", "verbose_json", "text", "srt", "vtt")
 _AUDIO_MAGIC = (b"RIFF", b"ID3", b"fLaC", b"OggS", b"\x1a\x45\xdf\xa3")
@@ -145,4 +145,4 @@ def _timestamp(seconds: float, separator: str) -> str:
 
 
 if __name__ == "__main__":
-    run_standalone(FakeTranscriptionEngine(), standalone_parser("Fake OpenAI-style transcription engine").parse_args())
+    run_standalone(FakeTranscriptionEngine(), "Fake OpenAI-style transcription engine")

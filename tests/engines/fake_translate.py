@@ -14,16 +14,7 @@ so tests can assert it and translate it back. Extra switches beside FakeEngine's
 
 from __future__ import annotations
 
-from .fake_base import (
-    FakeEngine,
-    LockedSwitch,
-    Rejected,
-    Reply,
-    Request,
-    decode_json_body,
-    run_standalone,
-    standalone_parser,
-)
+from .fake_base import FakeEngine, LockedSwitch, Rejected, Reply, Request, decode_json_body, run_standalone
 
 DEFAULT_PAIRS = (("en", "pt-BR"), ("pt-BR", "en"))
 DEFAULT_MAX_BATCH_SIZE = 16
@@ -57,7 +48,6 @@ class FakeTranslateEngine(FakeEngine):
     ):
         self._defaults = {"pairs": pairs, "max_batch_size": max_batch_size}
         super().__init__(seed=seed)
-        self.apply_defaults()
 
     def apply_defaults(self) -> None:
         self.pairs = self._defaults["pairs"]
@@ -102,4 +92,4 @@ class FakeTranslateEngine(FakeEngine):
 
 
 if __name__ == "__main__":
-    run_standalone(FakeTranslateEngine(), standalone_parser("Fake RedGX translation engine").parse_args())
+    run_standalone(FakeTranslateEngine(), "Fake RedGX translation engine")
