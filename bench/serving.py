@@ -155,6 +155,31 @@ def uvicorn_variant(name: str, description: str, app: str, workers: int, method:
     )
 
 
+def granian_variant(name: str, workers: int, threads: int, method: str = "GET") -> Variant:
+    return Variant(
+        name=name,
+        description=f"granian wsgi, {workers} workers x {threads} blocking thread(s)",
+        argv=(
+            str(VENV_BIN / "granian"),
+            "--interface",
+            "wsgi",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "{port}",
+            "--workers",
+            str(workers),
+            "--blocking-threads",
+            str(threads),
+            "--log-level",
+            "warning",
+            "redgx_project.wsgi:application",
+        ),
+        env={"PROMETHEUS_MULTIPROC_DIR": "{log_dir}/prometheus-{port}"},
+        method=method,
+    )
+
+
 FLOOR_DESCRIPTION = "bench/floor_app.py: plain ASGI + redis.asyncio, no auth, uvicorn 1 worker"
 VARIANTS = [
     uvicorn_variant("floor", FLOOR_DESCRIPTION, "bench.floor_app:app", workers=1),
@@ -167,6 +192,9 @@ VARIANTS = [
     ),
     uvicorn_variant("floor-put", FLOOR_DESCRIPTION, "bench.floor_app:app", workers=1, method="PUT"),
     gunicorn_variant("gthread-2x8-put", "gthread", workers=2, threads=8, method="PUT"),
+    granian_variant("granian-2x2", workers=2, threads=2),
+    granian_variant("granian-2x4", workers=2, threads=4),
+    granian_variant("granian-2x8", workers=2, threads=8),
 ]
 FLOOR_FOR_METHOD = {"GET": "floor", "PUT": "floor-put"}
 
