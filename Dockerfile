@@ -1,4 +1,4 @@
-# RedGX gateway image: one image for the web (gunicorn), ws (uvicorn), worker (Dramatiq)
+# RedGX gateway image: one image for the web (granian), ws (uvicorn), worker (Dramatiq)
 # and migrate services of deploy/docker-compose.yml and the Deployments in deploy/k8s/.
 # Python 3.11 is the version the test suite and docs/benchmarks.md ran on.
 FROM python:3.11-slim-bookworm
@@ -36,7 +36,7 @@ RUN DJANGO_SECRET_KEY=collectstatic-at-build-time-only-not-a-real-key \
 
 USER redgx:redgx
 
-# 8000: gunicorn (PORT), 8001: uvicorn (WS_PORT), 9191: the worker's metrics (REDGX_WORKER_METRICS_PORT).
+# 8000: granian (PORT), 8001: uvicorn (WS_PORT), 9191: the worker's metrics (REDGX_WORKER_METRICS_PORT).
 EXPOSE 8000 8001 9191
 
-CMD ["gunicorn", "-c", "deploy/gunicorn.conf.py", "redgx_project.wsgi:application"]
+CMD ["python", "deploy/web.py"]

@@ -6,8 +6,8 @@ Run it with `.venv/bin/python -m bench.batching`. It starts the reference engine
 1. direct: the engine alone, swept over batch sizes with bench/engine_tuning.py at 2 concurrent
    calls (the worker's default REDGX_EMBED_MAX_CONCURRENT_CALLS), then the best batch size
    again with all sentences.
-2. gateway: 2,000 single-sentence embed requests from 64 concurrent clients through gunicorn
-   (gthread 2 x 8) and one Dramatiq worker, with the configured batch_size and max_wait_ms.
+2. gateway: 2,000 single-sentence embed requests from 64 concurrent clients through the web server
+   (deploy/web.py: granian 2 x 4) and one Dramatiq worker, with the configured batch_size and max_wait_ms.
    Each client submits, waits for its job's final-status event on the namespace's `$jobs`
    Redis channel (the event the WebSocket push and the long-poll use), and submits the next.
 3. gateway, batch_size 1: the same with one sentence per engine call.
@@ -287,7 +287,7 @@ def main(argv=None) -> int:
 
     print("\n".join(header))
     print(
-        f"sentences: {len(sentences)} generated sentences of 11-19 words; gateway: gunicorn gthread 2 x 8, "
+        f"sentences: {len(sentences)} generated sentences of 11-19 words; gateway: granian (deploy/web.py) 2 x 4, "
         f"1 Dramatiq worker (64 threads), {args.clients} clients, max_wait_ms {args.max_wait_ms}"
     )
     print(f"engine: {engine.variant.description}\n")

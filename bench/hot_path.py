@@ -1,7 +1,7 @@
 """Measure KV GET and SET through the full stack against the bare floor, and check the targets.
 
 Run it with `.venv/bin/python bench/hot_path.py`. The stack is deployed as in production:
-gunicorn gthread 2 x 8 with deploy/gunicorn.conf.py, API key auth, the rate limit (with a quota
+granian through deploy/web.py (2 processes x 4 threads), API key auth, the rate limit (with a quota
 the load never exhausts), the envelope and the access history. The floor is bench/floor_app.py
 under uvicorn. Rounds are interleaved (floor GET, stack GET, floor PUT, stack PUT, then again),
 so that each ratio compares runs made next to each other. Load is
@@ -35,8 +35,8 @@ EXIT_TARGET_MISSED = 2
 
 logger = logging.getLogger("bench.hot_path")
 
-STACK = serving.gunicorn_variant("stack-get", "gthread", workers=2, threads=8)
-STACK_PUT = serving.gunicorn_variant("stack-put", "gthread", workers=2, threads=8, method="PUT")
+STACK = serving.web_variant("stack-get")
+STACK_PUT = serving.web_variant("stack-put", method="PUT")
 FLOOR = replace(serving.VARIANTS[0], name="floor")
 FLOOR_PUT = replace(serving.VARIANTS[0], name="floor-put", method="PUT")
 

@@ -1,6 +1,6 @@
 """Measure Redis operations per second through POST .../pipeline against single-operation requests.
 
-Run it with `.venv/bin/python -m bench.pipeline`. It starts gunicorn gthread 2 x 8 as deployed,
+Run it with `.venv/bin/python -m bench.pipeline`. It starts the web server as deployed (deploy/web.py),
 stores 100 keys, then runs wrk (`-t2 -c50`, 10 s by default) three ways in alternation: a KV GET
 per request, a pipeline of 100 KV `get` operations per request, and a pipeline of 100 `set`
 operations. Operations per second are requests per second times the operations per request.
@@ -104,7 +104,7 @@ def main(argv=None) -> int:
 
     print("\n".join(header))
     print(f"load: wrk -t{serving.WRK_THREADS} -c{args.connections} -d{args.duration}s, {args.rounds} round(s)")
-    print("server: gunicorn gthread 2 x 8, deploy/gunicorn.conf.py\n")
+    print(f"server: {stack.web_variant().description}\n")
     print(stack.format_load_runs(runs))
     print()
     speedups = {"get": [], "set": []}

@@ -53,7 +53,7 @@ BENCH_ENV = {
     "DATABASE_URL": DATABASE_URL,
     "REDGX_DATA_REDIS_URL": os.environ.get("REDGX_BENCH_DATA_REDIS_URL", "redis://127.0.0.1:6379/13"),
     "REDGX_INFERENCE_REDIS_URL": os.environ.get("REDGX_BENCH_INFERENCE_REDIS_URL", "redis://127.0.0.1:6379/12"),
-    # An empty value turns gunicorn's access log off in deploy/gunicorn.conf.py.
+    # An empty value keeps the web server's access log off (deploy/web.py).
     "WEB_ACCESS_LOG": "",
     # The bench key gets every request checked against the rate limit, with a quota that the
     # load never exhausts, so that the limiter's cost is measured but no request gets a 429.
@@ -104,21 +104,40 @@ class Variant:
 
 
 def gunicorn_variant(name: str, worker_class: str, workers: int, threads: int, method: str = "GET") -> Variant:
+    """gunicorn with the settings it ran with before deploy/web.py moved the API to granian."""
     return Variant(
         name=name,
-        description=f"gunicorn {worker_class}, {workers} workers x {threads} thread(s), deploy/gunicorn.conf.py",
+        description=f"gunicorn {worker_class}, {workers} workers x {threads} thread(s), keep-alive 5 s",
         argv=(
             str(VENV_BIN / "gunicorn"),
-            "--config",
-            "deploy/gunicorn.conf.py",
+            "--bind",
+            "127.0.0.1:{port}",
             "--worker-class",
             worker_class,
+            "--workers",
+            str(workers),
+            "--threads",
+            str(threads),
+            "--keep-alive",
+            "5",
             # The default control socket path is shared by every gunicorn of this user.
             "--no-control-socket",
             "redgx_project.wsgi:application",
         ),
         # gunicorn replaces the sync worker with gthread when threads > 1, so sync runs get 1.
-        # The Procfile's web process keeps Prometheus metrics in files, one directory per server.
+        # Prometheus metrics in files, one directory per server, as in production.
+        env={"PROMETHEUS_MULTIPROC_DIR": "{log_dir}/prometheus-{port}"},
+        method=method,
+        expected_log=f"Using worker: {worker_class}",
+    )
+
+
+def web_variant(name: str, workers: int = 2, threads: int = 4, method: str = "GET") -> Variant:
+    """The REST API as deployed: granian through deploy/web.py (the Procfile's web process)."""
+    return Variant(
+        name=name,
+        description=f"granian (deploy/web.py), {workers} workers x {threads} thread(s)",
+        argv=(str(VENV_BIN / "python"), "deploy/web.py"),
         env={
             "WEB_CONCURRENCY": str(workers),
             "WEB_THREADS": str(threads),
@@ -126,7 +145,6 @@ def gunicorn_variant(name: str, worker_class: str, workers: int, threads: int, m
             "PROMETHEUS_MULTIPROC_DIR": "{log_dir}/prometheus-{port}",
         },
         method=method,
-        expected_log=f"Using worker: {worker_class}",
     )
 
 
@@ -155,31 +173,6 @@ def uvicorn_variant(name: str, description: str, app: str, workers: int, method:
     )
 
 
-def granian_variant(name: str, workers: int, threads: int, method: str = "GET") -> Variant:
-    return Variant(
-        name=name,
-        description=f"granian wsgi, {workers} workers x {threads} blocking thread(s)",
-        argv=(
-            str(VENV_BIN / "granian"),
-            "--interface",
-            "wsgi",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "{port}",
-            "--workers",
-            str(workers),
-            "--blocking-threads",
-            str(threads),
-            "--log-level",
-            "warning",
-            "redgx_project.wsgi:application",
-        ),
-        env={"PROMETHEUS_MULTIPROC_DIR": "{log_dir}/prometheus-{port}"},
-        method=method,
-    )
-
-
 FLOOR_DESCRIPTION = "bench/floor_app.py: plain ASGI + redis.asyncio, no auth, uvicorn 1 worker"
 VARIANTS = [
     uvicorn_variant("floor", FLOOR_DESCRIPTION, "bench.floor_app:app", workers=1),
@@ -192,9 +185,10 @@ VARIANTS = [
     ),
     uvicorn_variant("floor-put", FLOOR_DESCRIPTION, "bench.floor_app:app", workers=1, method="PUT"),
     gunicorn_variant("gthread-2x8-put", "gthread", workers=2, threads=8, method="PUT"),
-    granian_variant("granian-2x2", workers=2, threads=2),
-    granian_variant("granian-2x4", workers=2, threads=4),
-    granian_variant("granian-2x8", workers=2, threads=8),
+    web_variant("granian-2x2", threads=2),
+    web_variant("granian-2x4", threads=4),
+    web_variant("granian-2x8", threads=8),
+    web_variant("granian-2x4-put", threads=4, method="PUT"),
 ]
 FLOOR_FOR_METHOD = {"GET": "floor", "PUT": "floor-put"}
 

@@ -1,7 +1,8 @@
 """Run mixed load for several minutes and check that memory, descriptors and connections stay flat.
 
 Run it with `.venv/bin/python -m bench.soak` (10 minutes) or `--minutes 1` for a quick check.
-It starts the MiniLM engine, one Dramatiq worker (batch_size 32) and gunicorn gthread 2 x 8.
+It starts the MiniLM engine, one Dramatiq worker (batch_size 32) and the web server as deployed
+(deploy/web.py, granian 2 x 4).
 Then it runs back-to-back 10 s wrk runs (`-t2 -c50`) of a request mix: KV GET 60%, KV SET 25%,
 a 10-operation pipeline 5% and an embed submit 10%. Every 5 s it samples the RSS, open file
 descriptors and TCP connections of the web and worker process trees from /proc (psutil).
@@ -111,7 +112,7 @@ def main(argv=None) -> int:
         web = stack.start_web(work_dir)
         serving.store_and_check_key(web, api_key)
         sampler = stack.RssSampler(
-            {"web (gunicorn)": web.process.pid, "worker (dramatiq)": worker.process.pid}, SAMPLE_INTERVAL_S
+            {"web (granian)": web.process.pid, "worker (dramatiq)": worker.process.pid}, SAMPLE_INTERVAL_S
         )
         sampler.sample()
         sampler.start()

@@ -30,9 +30,9 @@ WORKER_READY_LOG = "is ready for action"
 WORKER_START_TIMEOUT_S = 60
 
 
-def web_variant(name: str = "web", workers: int = 2, threads: int = 8, env: dict[str, str] | None = None) -> Variant:
-    """Return gunicorn gthread as deployed (deploy/gunicorn.conf.py), with extra settings in env."""
-    variant = serving.gunicorn_variant(name, "gthread", workers=workers, threads=threads)
+def web_variant(name: str = "web", workers: int = 2, threads: int = 4, env: dict[str, str] | None = None) -> Variant:
+    """Return the web server as deployed (deploy/web.py), with extra settings in env."""
+    variant = serving.web_variant(name, workers=workers, threads=threads)
     return replace(variant, env={**variant.env, **(env or {})})
 
 

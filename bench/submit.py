@@ -1,7 +1,7 @@
 """Measure accepted embed submits per second against KV SET, and the submit path at 10x overload.
 
-Run it with `.venv/bin/python -m bench.submit`. Both parts run gunicorn gthread 2 x 8 as
-deployed and drive it with wrk (`-t2 -c50`) on 127.0.0.1.
+Run it with `.venv/bin/python -m bench.submit`. Both parts run the web server as deployed
+(deploy/web.py: granian, 2 processes x 4 threads) and drive it with wrk (`-t2 -c50`) on 127.0.0.1.
 
 1. Rate: `POST /gpu/embed` with one sentence (each 202 means the job is stored and queued in
    Redis) alternating with `PUT /kv/hello` (one SET). The queue limits are raised for this part
@@ -90,7 +90,7 @@ def measure_overload(args, api_key: str, work_dir) -> tuple[list[stack.LoadRun],
         engine_url = f"http://127.0.0.1:{engine.port}"
         worker = stack.start_worker(work_dir, stack.worker_variant(engine_url, {"REDGX_EMBED_BATCH_SIZE": "1"}))
         web = stack.start_web(work_dir, stack.web_variant("web-overload"))
-        sampler = stack.RssSampler({"web (gunicorn)": web.process.pid, "worker (dramatiq)": worker.process.pid})
+        sampler = stack.RssSampler({"web (granian)": web.process.pid, "worker (dramatiq)": worker.process.pid})
         sampler.sample()
         sampler.start()
         runs = []
@@ -154,7 +154,8 @@ def main(argv=None) -> int:
         return 1
 
     print("\n".join(header))
-    print(f"load: wrk -t{serving.WRK_THREADS} -c{args.connections} -d{args.duration}s; web: gunicorn gthread 2 x 8")
+    load = f"wrk -t{serving.WRK_THREADS} -c{args.connections} -d{args.duration}s"
+    print(f"load: {load}; web: granian (deploy/web.py) 2 x 4")
     print(f"submit: {commands} (Redis INFO commandstats, commands inside Lua scripts included)\n")
     print(stack.format_load_runs(rate_runs))
     submits = [run.requests_per_s for run in rate_runs[0::2]]

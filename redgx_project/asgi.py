@@ -1,6 +1,6 @@
 """ASGI entry point: the WebSocket server for pub/sub (docs/pubsub.md).
 
-The REST API is served over WSGI by gunicorn (see docs/benchmarks.md). This process serves
+The REST API is served over WSGI by granian (deploy/web.py, docs/benchmarks.md). This process serves
 WebSocket connections under /ws/; it also serves HTTP with the same Django application,
 for ASGI servers and for measuring them.
 """

@@ -185,7 +185,7 @@ class ManagedProcess:
     def stop(self, timeout: float = 15) -> None:
         """Stop like a supervisor would: SIGTERM to the main process, then SIGKILL to what is left."""
         if self.process.poll() is None:
-            # Only the main process: Dramatiq and gunicorn forward SIGTERM to their own
+            # Only the main process: Dramatiq and granian forward SIGTERM to their own
             # children, and a second SIGTERM makes a Dramatiq worker quit without cleanup.
             self.process.terminate()
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -204,7 +204,7 @@ def start_worker(name: str, engine_url: str, **overrides: str) -> ManagedProcess
 
 def start_web(name: str, port: int, **overrides: str) -> ManagedProcess:
     env = subprocess_env(PORT=str(port), **overrides)
-    args = [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py", "redgx_project.wsgi:application"]
+    args = [sys.executable, "deploy/web.py"]
     return wait_until_healthy(ManagedProcess(name, args, env), port)
 
 

@@ -36,7 +36,7 @@ def read_names(pattern: str, paths) -> set[str]:
 def variables_read_by_project() -> set[str]:
     """Return the environment variables that the settings, the process configurations or Dramatiq read."""
     names = read_names(r'env\.\w+\(\s*"([A-Za-z_][A-Za-z0-9_]*)"', (ROOT / "redgx_project" / "settings").glob("*.py"))
-    python_sources = [DEPLOY / "gunicorn.conf.py", ROOT / "manage.py", *ROOT.glob("redgx_project/*.py")]
+    python_sources = [DEPLOY / "web.py", ROOT / "manage.py", *ROOT.glob("redgx_project/*.py")]
     python_sources += [*ROOT.glob("apps/metrics/*.py")]
     names |= read_names(r"""environ(?:\.get|\.setdefault)?[(\[]\s*["']([A-Za-z_][A-Za-z0-9_]*)["']""", python_sources)
     procfile = ROOT / "Procfile"
@@ -126,7 +126,7 @@ def test_compose_production_settings(compose):
 def test_compose_ports_match_processes(compose):
     services = compose["services"]
     web, ws, worker = services["web"], services["ws"], services["worker"]
-    assert web["command"][:3] == ["gunicorn", "-c", "deploy/gunicorn.conf.py"]
+    assert web["command"] == ["python", "deploy/web.py"]
     assert web["expose"] == [web["environment"]["PORT"]]
     assert web["environment"]["HOST"] == "0.0.0.0"
 
@@ -144,9 +144,9 @@ def test_compose_ports_match_processes(compose):
 
 
 def test_compose_process_counts(compose):
-    # docs/benchmarks.md measured gunicorn gthread with 2 processes x 8 threads as the fastest.
+    # docs/benchmarks.md measured granian with 2 processes x 4 threads (deploy/web.py).
     web = compose["services"]["web"]["environment"]
-    assert (web["WEB_CONCURRENCY"], web["WEB_THREADS"]) == ("2", "8")
+    assert (web["WEB_CONCURRENCY"], web["WEB_THREADS"]) == ("2", "4")
     command = compose["services"]["worker"]["command"]
     assert command[command.index("--processes") + 1] == "1"
 

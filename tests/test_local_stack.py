@@ -129,7 +129,7 @@ def test_local_stack_runs_and_stops_cleanly(tmp_path):
             descendants = stack.descendants()
             command_lines = [" ".join(process.cmdline()) for process in descendants]
             assert sum("valkey-server" in line for line in command_lines) == 2, command_lines
-            assert any("gunicorn" in line for line in command_lines), command_lines
+            assert any("deploy/web.py" in line for line in command_lines), command_lines
             assert any("dramatiq" in line for line in command_lines), command_lines
 
             output = stack.output()

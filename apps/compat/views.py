@@ -99,10 +99,11 @@ class CommandView(UpstashView):
 def _raw_segments_after_base(request, namespace: str) -> list[str]:
     """Return the still percent-encoded path segments after the namespace.
 
-    gunicorn passes the undecoded path as RAW_URI, so an argument may contain an encoded
-    "/" (%2F). Without it (Django's test client) the decoded path is split instead.
+    Servers that pass the undecoded path (gunicorn as RAW_URI, uWSGI and waitress as
+    REQUEST_URI) let an argument contain an encoded "/" (%2F). Without it (granian, Django's
+    test client) the decoded path is split instead.
     """
-    raw = request.META.get("RAW_URI")
+    raw = request.META.get("RAW_URI") or request.META.get("REQUEST_URI")
     path = raw.split("?", 1)[0] if raw else request.path.replace("%", "%25")
     segments = path.split("/")
     for index in range(len(segments) - len(BASE_SEGMENTS)):

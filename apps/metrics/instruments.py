@@ -3,7 +3,7 @@
 apps/inference/stats.py calls these from its record_* functions, so one call site feeds
 both the Redis counters of the admin dashboard and Prometheus. With PROMETHEUS_MULTIPROC_DIR
 set, prometheus_client writes every value to a file per process, and the web's /metrics and
-the worker's exporter add them up, so several gunicorn or Dramatiq processes give one total.
+the worker's exporter add them up, so several granian or Dramatiq processes give one total.
 """
 
 import logging

@@ -3,7 +3,7 @@
 `make run` calls this with the project venv: `.venv/bin/python deploy/local/run.py`.
 It starts an embedded valkey-server for each Redis role without a URL and the reference engines
 named in REDGX_LOCAL_ENGINES whose task has no engine URL configured. Then it migrates the database, creates or reuses a
-demo API key, starts a Dramatiq worker and gunicorn (web), and waits for /readyz. Last it starts
+demo API key, starts a Dramatiq worker and granian (web, deploy/web.py), and waits for /readyz. Last it starts
 uvicorn (ws), which serves the pub/sub WebSocket.
 Every child runs in its own process group. On SIGINT or SIGTERM the children are stopped in
 reverse start order (ws, web, worker, engine, valkey), each with SIGTERM to its main process and,
@@ -223,7 +223,7 @@ class Supervisor:
     def stop_child(self, child: Child) -> None:
         """Stop one child with SIGTERM, then SIGKILL its whole process group after STOP_TIMEOUT_S.
 
-        SIGTERM goes to the group leader only, because gunicorn and Dramatiq forward it to their
+        SIGTERM goes to the group leader only, because granian and Dramatiq forward it to their
         worker processes themselves. A Dramatiq worker that receives SIGTERM twice exits at once,
         without finishing the messages it is working on.
         """
@@ -286,7 +286,7 @@ class Supervisor:
         # Dramatiq's idle consumer polls Redis at most this many milliseconds apart (its
         # default, 1000, adds up to a second to a request that arrives at an idle worker).
         self.start("worker", worker_args, {**env, "dramatiq_worker_timeout": "100"})
-        web_args = [str(VENV_BIN / "gunicorn"), "-c", "deploy/gunicorn.conf.py", "redgx_project.wsgi:application"]
+        web_args = [str(VENV_BIN / "python"), "deploy/web.py"]
         self.start("web", web_args, {**env, "PORT": str(port), "HOST": "127.0.0.1"})
         ready_url = f"http://127.0.0.1:{port}/readyz"
         self.wait_until(f"GET {ready_url} to return 200", lambda: http_ok(ready_url), START_TIMEOUT_S)
@@ -411,7 +411,7 @@ def free_port() -> int:
 
 def port_is_free(port: int) -> bool:
     with socket.socket() as sock:
-        # gunicorn sets SO_REUSEADDR too, so a socket in TIME_WAIT does not count as taken.
+        # The web server sets SO_REUSEADDR too, so a socket in TIME_WAIT does not count as taken.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
@@ -473,7 +473,7 @@ def read_ws_port(web_port: int) -> int:
 
 
 def check_prerequisites() -> None:
-    for program in ("gunicorn", "uvicorn"):
+    for program in ("granian", "uvicorn"):
         if not (VENV_BIN / program).exists():
             raise StackError(f"{VENV_BIN / program} not found. Create the project venv with `make venv`.")
     for task in local_engine_tasks():

@@ -214,14 +214,14 @@ REDGX_MAX_ITEMS_PER_REQUEST = env.int("REDGX_MAX_ITEMS_PER_REQUEST", default=100
 REDGX_RATE_PER_S = env.float("REDGX_RATE_PER_S", default=50.0)
 REDGX_RATE_BURST = env.int("REDGX_RATE_BURST", default=100)
 
-# Blocking reads (queue pops, stream group reads) wait at most this long. Keep it well
-# under gunicorn's worker timeout (60 s in deploy/gunicorn.conf.py).
+# Blocking reads (queue pops, stream group reads) wait at most this long. Keep it under
+# the 30 s a stopping web worker gets to finish its requests (deploy/web.py).
 REDGX_MAX_BLOCK_MS = env.int("REDGX_MAX_BLOCK_MS", default=25_000)
 # A blocked request holds a web thread, so each process lets at most this many block at
 # once and keeps the rest of its threads for other requests. The default leaves a
-# quarter of gunicorn's threads (WEB_THREADS) free.
+# quarter of the web server's threads (WEB_THREADS, deploy/web.py) free.
 REDGX_MAX_BLOCKING_REQUESTS = env.int(
-    "REDGX_MAX_BLOCKING_REQUESTS", default=max(1, env.int("WEB_THREADS", default=8) * 3 // 4)
+    "REDGX_MAX_BLOCKING_REQUESTS", default=max(1, env.int("WEB_THREADS", default=4) * 3 // 4)
 )
 
 # Upstash-compatible API (/compat/upstash/ns/{namespace}): accept the API key in the
@@ -327,7 +327,7 @@ REDGX_OCR_MAX_DOCUMENT_BYTES = env.int("REDGX_OCR_MAX_DOCUMENT_BYTES", default=2
 REDGX_TEI_PAYLOAD_LIMIT_BYTES = env.int("REDGX_TEI_PAYLOAD_LIMIT_BYTES", default=2_000_000)
 
 # Pub/Sub: publish over REST, subscribe over WebSocket (docs/pubsub.md). WebSocket clients
-# connect to a separate ASGI process (uvicorn), because the REST API stays on gunicorn.
+# connect to a separate ASGI process (uvicorn), because the REST API stays on WSGI.
 ASGI_APPLICATION = "redgx_project.asgi.application"
 # The pub/sub consumers use no channel layer: messages reach every ASGI process through Redis
 # pub/sub on the data Redis, and key revocations through the key cache's invalidation channel.
@@ -410,7 +410,7 @@ REDGX_INFERENCE_MEMORY_HIGH_WATER = env.float("REDGX_INFERENCE_MEMORY_HIGH_WATER
 # Highest deadline_s a submit may ask for, in seconds.
 REDGX_JOB_MAX_DEADLINE_S = env.int("REDGX_JOB_MAX_DEADLINE_S", default=24 * 3600)
 # Longest ?wait= of a status request, in seconds. A waiting request holds a web thread
-# and a blocking slot, so keep it well under gunicorn's 60 s worker timeout.
+# and a blocking slot, so keep it under the 30 s a stopping web worker gets (deploy/web.py).
 REDGX_MAX_WAIT_S = env.int("REDGX_MAX_WAIT_S", default=20)
 # How long an Idempotency-Key returns the req_id of its first submit, in seconds.
 REDGX_IDEMPOTENCY_TTL_S = env.int("REDGX_IDEMPOTENCY_TTL_S", default=24 * 3600)
