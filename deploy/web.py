@@ -10,12 +10,11 @@ Environment:
 - ``WEB_CONCURRENCY``: worker processes (2). One per CPU core is the usual choice.
 - ``WEB_THREADS``: Python threads per worker (4). A blocked read or ``?wait`` holds one, and
   ``REDGX_MAX_BLOCKING_REQUESTS`` keeps a quarter of them free for other requests.
-- ``WEB_BACKLOG``: pending connections the kernel holds (1024).
+- ``WEB_BACKLOG``: pending connections the kernel queues (1024).
 - ``WEB_ACCESS_LOG``: any value turns on granian's access log on stderr.
 - ``PROMETHEUS_MULTIPROC_DIR``: emptied of an earlier run's files before the workers start.
 """
 
-import logging
 import os
 import sys
 from pathlib import Path
@@ -28,9 +27,6 @@ HEADER_READ_TIMEOUT_MS = 30_000
 # A stopping worker gets this long to finish its requests (a blocked read waits up to
 # REDGX_MAX_BLOCK_MS, 25 s by default) before it is killed.
 WORKER_KILL_TIMEOUT_S = 30
-
-logger = logging.getLogger("redgx.web")
-
 
 def clear_multiprocess_metrics(directory: str) -> None:
     """Remove the metric files of an earlier run, which the new run's values would be added to."""

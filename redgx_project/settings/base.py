@@ -436,6 +436,9 @@ DATABASES["default"]["ENGINE"] = _PROMETHEUS_DB_ENGINES.get(
     DATABASES["default"]["ENGINE"], DATABASES["default"]["ENGINE"]
 )
 
+# The web server puts the process environment into every request's META (apps/core/reporting.py).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "apps.core.reporting.RequestOnlyExceptionReporterFilter"
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
