@@ -9,9 +9,9 @@ When Redis cannot be reached the request is allowed (fail open) and a warning is
 because refusing every request would turn a Redis outage into an API outage.
 """
 
+import hashlib
 import logging
 import math
-import threading
 import time
 from dataclasses import dataclass
 
@@ -71,26 +71,19 @@ class Decision:
         }
 
 
-_script = None
-_script_lock = threading.Lock()
+# EVALSHA sends the script's SHA1 digest. Redis answers NOSCRIPT until it has seen the
+# script, after a restart or SCRIPT FLUSH for example, and EVAL then sends it whole.
+GCRA_SHA = hashlib.sha1(GCRA_SCRIPT.encode(), usedforsecurity=False).hexdigest()
+
 _last_failure_log = 0.0
 _failures_since_log = 0
-
-
-def _gcra():
-    global _script
-    client = inference_redis()
-    with _script_lock:
-        if _script is None or _script.registered_client is not client:
-            _script = client.register_script(GCRA_SCRIPT)
-        return _script
 
 
 def check(bucket: str, rate_per_s: float, burst: int) -> Decision | None:
     """Take one request from ``bucket``; return None when Redis is unavailable (fail open)."""
     interval_us = max(1, round(1_000_000 / rate_per_s))
     try:
-        allowed, remaining, retry_after_us, reset_us = _gcra()(keys=[KEY_PREFIX + bucket], args=[interval_us, burst])
+        allowed, remaining, retry_after_us, reset_us = _run_gcra(KEY_PREFIX + bucket, interval_us, burst)
     except redis.exceptions.RedisError as exc:
         _log_failure(exc)
         return None
@@ -102,6 +95,37 @@ def check(bucket: str, rate_per_s: float, burst: int) -> Decision | None:
         retry_after_s=int(retry_after_us) / 1_000_000,
         rate_per_s=rate_per_s,
     )
+
+
+def _run_gcra(key: str, interval_us: int, burst: int) -> list:
+    """Run the GCRA script on a connection of the inference pool and return its reply.
+
+    The connection is used directly, without redis-py's Script, EVALSHA wrapper and
+    execute_command layers (retry closures, timing, response callbacks). That saved about
+    12 of 43 µs of CPU per check with redis-py 8.2 on the development machine. The pool
+    still checks connections out, runs their health checks and replaces them after a fork.
+    A pooled connection that the server has closed fails on first use, so a ConnectionError
+    gets one more attempt on a new connection. A timeout does not, because the script may
+    have run and a second run would take a second request from the bucket.
+    """
+    pool = inference_redis().connection_pool
+    try:
+        return _evalsha(pool, key, interval_us, burst)
+    except redis.exceptions.ConnectionError:
+        return _evalsha(pool, key, interval_us, burst)
+
+
+def _evalsha(pool, key: str, interval_us: int, burst: int) -> list:
+    connection = pool.get_connection()
+    try:
+        connection.send_command("EVALSHA", GCRA_SHA, 1, key, interval_us, burst)
+        try:
+            return connection.read_response()
+        except redis.exceptions.NoScriptError:
+            connection.send_command("EVAL", GCRA_SCRIPT, 1, key, interval_us, burst)
+            return connection.read_response()
+    finally:
+        pool.release(connection)
 
 
 def _log_failure(exc: Exception) -> None:
