@@ -49,8 +49,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First and last, so request counts and latencies include every other middleware.
-    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # First, so request counts and latencies include every other middleware. It also serves
+    # /metrics, before CommonMiddleware checks the Host header.
     "apps.metrics.middleware.MetricsMiddleware",
     # Early, so that it times and records every API request, including those rejected below it.
     "apps.api.middleware.AccessMiddleware",
@@ -69,7 +69,6 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # After authentication, as django-axes requires: it turns a lockout into the lockout response.
     "axes.middleware.AxesMiddleware",
-    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "redgx_project.urls"
