@@ -10,6 +10,7 @@ so that each ratio compares runs made next to each other. Load is
 Targets, checked on the medians of each round's ratios: stack GET req/s at least 30% of the
 floor's, and stack GET p99 under 3x the floor's. `--baseline COMMIT` also runs the stack from
 that commit (exported with `git archive`), to compare code before and after a change in one run.
+`--server granian` serves the stack with granian instead of gunicorn.
 
 The exit status is 1 if a server failed or wrk counted a non-2xx response, 2 if the GET
 targets were missed, and 0 otherwise.
@@ -37,6 +38,14 @@ logger = logging.getLogger("bench.hot_path")
 
 STACK = serving.gunicorn_variant("stack-get", "gthread", workers=2, threads=8)
 STACK_PUT = serving.gunicorn_variant("stack-put", "gthread", workers=2, threads=8, method="PUT")
+# --server granian: the same stack under granian's WSGI interface, 2 workers x 2 blocking threads.
+STACKS = {
+    "gunicorn": (STACK, STACK_PUT),
+    "granian": (
+        serving.granian_variant("stack-get", workers=2, threads=2),
+        serving.granian_variant("stack-put", workers=2, threads=2, method="PUT"),
+    ),
+}
 FLOOR = replace(serving.VARIANTS[0], name="floor")
 FLOOR_PUT = replace(serving.VARIANTS[0], name="floor-put", method="PUT")
 
@@ -53,14 +62,15 @@ def export_commit(commit: str) -> Path:
     return target
 
 
-def build_variants(baseline: str | None) -> list[Variant]:
-    variants = [FLOOR, STACK]
+def build_variants(baseline: str | None, server: str = "gunicorn") -> list[Variant]:
+    stack, stack_put = STACKS[server]
+    variants = [FLOOR, stack]
     if baseline:
         tree = export_commit(baseline)
-        variants.append(replace(STACK, name=f"stack-get@{baseline}", cwd=tree))
-    variants += [FLOOR_PUT, STACK_PUT]
+        variants.append(replace(stack, name=f"stack-get@{baseline}", cwd=tree))
+    variants += [FLOOR_PUT, stack_put]
     if baseline:
-        variants.append(replace(STACK_PUT, name=f"stack-put@{baseline}", cwd=tree))
+        variants.append(replace(stack_put, name=f"stack-put@{baseline}", cwd=tree))
     return variants
 
 
@@ -111,7 +121,7 @@ def format_targets(variants: list[Variant], results: list[Result]) -> tuple[str,
             target = f">= {MIN_GET_RATIO:.2f}x req/s, < {MAX_P99_RATIO:.0f}x p99"
             variant_met = rate >= MIN_GET_RATIO and p99 < MAX_P99_RATIO
             verdict = "yes" if variant_met else "no"
-            if variant == STACK:
+            if variant.name == STACK.name:
                 met = variant_met
         lines.append(
             f"| {variant.name} | {rate:.2f}x ({min(rate_ratios):.2f}-{max(rate_ratios):.2f}) "
@@ -132,6 +142,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--baseline", metavar="COMMIT", help="Also run the stack from this commit, for a before/after comparison."
     )
     parser.add_argument("--get-only", action="store_true", help="Skip the PUT variants.")
+    parser.add_argument(
+        "--server",
+        choices=sorted(STACKS),
+        default="gunicorn",
+        help="Web server of the stack: gunicorn gthread 2 x 8, or granian WSGI 2 workers x 2 blocking threads.",
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.duration <= serving.MAX_DURATION_S:
         parser.error(f"--duration must be 1 to {serving.MAX_DURATION_S} seconds, got {args.duration}")
@@ -156,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         header = serving.describe_machine()
         redis_pid = serving.redis_server_pid()
         code = serving.describe_code()
-        variants = build_variants(args.baseline)
+        variants = build_variants(args.baseline, args.server)
     except BenchError as exc:
         logger.error("%s", exc)
         return 1
