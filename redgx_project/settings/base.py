@@ -60,7 +60,8 @@ MIDDLEWARE = [
     # Django's session, CSRF, auth and messages middleware, skipped on /api/ and /compat/
     # paths, which use none of them (apps/api/browser_middleware.py).
     "apps.api.browser_middleware.SessionMiddlewareOutsideApi",
-    "django.middleware.locale.LocaleMiddleware",
+    # Django's LocaleMiddleware, without its language-prefix lookups on API paths.
+    "apps.api.locale.ApiLocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "apps.api.browser_middleware.CsrfViewMiddlewareOutsideApi",
     "apps.api.browser_middleware.AuthenticationMiddlewareOutsideApi",
