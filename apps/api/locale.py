@@ -10,7 +10,7 @@ from .browser_middleware import is_api_path
 
 
 class ApiLocaleMiddleware(LocaleMiddleware):
-    """Activates the request's language like LocaleMiddleware, with a shorter path for API requests.
+    """LocaleMiddleware with a shorter path for API requests.
 
     LocaleMiddleware looks for a language code at the start of the path twice per request, and
     on /api/ and /compat/ paths each lookup ends in a caught LookupError, because "api" and

@@ -71,8 +71,8 @@ class Decision:
         }
 
 
-# EVALSHA sends the script's SHA1 digest. Redis answers NOSCRIPT until it has seen the
-# script, after a restart or SCRIPT FLUSH for example, and EVAL then sends it whole.
+# EVALSHA sends the script's SHA1 digest. Redis replies NOSCRIPT while the script is not
+# in its cache (after a restart or SCRIPT FLUSH, for example), and EVAL then sends it whole.
 GCRA_SHA = hashlib.sha1(GCRA_SCRIPT.encode(), usedforsecurity=False).hexdigest()
 
 _last_failure_log = 0.0
@@ -110,12 +110,12 @@ def _run_gcra(key: str, interval_us: int, burst: int) -> list:
     """
     pool = inference_redis().connection_pool
     try:
-        return _evalsha(pool, key, interval_us, burst)
+        return _run_script_once(pool, key, interval_us, burst)
     except redis.exceptions.ConnectionError:
-        return _evalsha(pool, key, interval_us, burst)
+        return _run_script_once(pool, key, interval_us, burst)
 
 
-def _evalsha(pool, key: str, interval_us: int, burst: int) -> list:
+def _run_script_once(pool, key: str, interval_us: int, burst: int) -> list:
     connection = pool.get_connection()
     try:
         connection.send_command("EVALSHA", GCRA_SHA, 1, key, interval_us, burst)

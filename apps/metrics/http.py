@@ -1,12 +1,12 @@
 """Request metrics under django-prometheus's names, recorded by apps.metrics.middleware.
 
-Only the families that the Grafana dashboard, the alert rules and docs/operations.md use
-are kept, plus the exception counters, which cost nothing on a normal request. Names,
+Only the families that the Grafana dashboard, the alert rules, docs/operations.md and the
+tests use are kept, plus the exception counters, which cost nothing on a normal request. Names,
 labels, help texts and latency buckets are those of django-prometheus 2.5.0
 (django_prometheus/middleware.py), so dashboards written for it keep working.
 
-django-prometheus's own middleware pair updated about 17 values per request, each a write
-to a file in PROMETHEUS_MULTIPROC_DIR; this module updates five.
+django-prometheus's own middleware pair updated 16 values per request, each a write
+to a file in PROMETHEUS_MULTIPROC_DIR. This module updates five.
 """
 
 import time
