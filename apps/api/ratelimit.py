@@ -134,16 +134,16 @@ def _thread_connection():
     """Return the inference-pool connection that this thread keeps for rate-limit checks.
 
     The connection is taken from the pool once and never returned, so each thread that serves
-    requests holds one of the pool's connections. A new one is taken when the pool changes
+    requests keeps one of the pool's connections. A new one is taken when the pool changes
     (settings changed in tests) or after a fork, because a child must not share the parent's
     socket. Only this thread uses it, and redis-py drops the socket on any error between a
     command and its reply, so no unread reply can stay on it.
     """
     pool = inference_redis().connection_pool
-    held = getattr(_thread_state, "held", None)
-    if held is None or held[0] is not pool or held[1] != os.getpid():
-        held = _thread_state.held = (pool, os.getpid(), pool.get_connection())
-    return held[2]
+    kept = getattr(_thread_state, "kept", None)
+    if kept is None or kept[0] is not pool or kept[1] != os.getpid():
+        kept = _thread_state.kept = (pool, os.getpid(), pool.get_connection())
+    return kept[2]
 
 
 def _log_failure(exc: Exception) -> None:
