@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.test import Client as DjangoClient
 from django.utils import timezone
 
-from apps.access.buffer import AccessBuffer, flush_now, get_buffer
+from apps.access.buffer import _COPY_FIELDS, AccessBuffer, PendingRecord, flush_now, get_buffer, record_access
 from apps.access.models import AccessRecord, Transport
 from apps.tenancy.models import ApiKey
 
@@ -273,3 +273,30 @@ def test_auditor_exports_csv_but_cannot_delete(auditor):
     assert auditor.post(f"{changelist}{row.pk}/delete/", {"post": "yes"}).status_code == 403
     assert auditor.post(f"{changelist}{row.pk}/change/", {"status": 500}).status_code == 403
     assert AccessRecord.objects.get(pk=row.pk).status == 200
+
+
+def test_pending_record_matches_copy_columns():
+    # COPY writes a PendingRecord as it is, so its fields must be the columns, in order.
+    assert PendingRecord._fields == tuple(field.attname for field in _COPY_FIELDS)
+
+
+def test_long_values_are_cut_to_fit(db, empty_buffer):
+    record_access(
+        transport=Transport.REST,
+        status=200,
+        started=time.monotonic(),
+        client_address="not an address",
+        key_prefix="k" * 40,
+        namespace="n" * 100,
+        area="a" * 40,
+        action="x" * 40,
+    )
+    assert flush_now() == 1
+
+    row = AccessRecord.objects.get()
+    assert row.key_prefix == "k" * 16
+    assert row.namespace == "n" * 63
+    assert row.area == "a" * 32
+    assert row.action == "x" * 32
+    assert row.client_address is None
+    assert row.transport == Transport.REST

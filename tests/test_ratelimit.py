@@ -125,3 +125,44 @@ def test_40_concurrent_requests_get_10(four_web_processes):
     assert sorted(int(response.headers["RateLimit-Remaining"]) for response in allowed) == list(range(10))
     assert all(response.json()["error"]["code"] == "rate_limited" for response in refused)
     assert all(int(response.headers["Retry-After"]) >= 1 for response in refused)
+
+
+def test_script_flushed_from_redis_still_limits(db):
+    from apps.core.redis import inference_redis
+
+    client = ApiClient(key_with_quota(burst=2))
+    assert client.get(KV)["RateLimit-Remaining"] == "1"
+
+    # After SCRIPT FLUSH, as after a Redis restart, EVALSHA gets NOSCRIPT and EVAL runs instead.
+    inference_redis().script_flush()
+    second = client.get(KV)
+    assert second.status_code == 404
+    assert second["RateLimit-Remaining"] == "0"
+    assert client.get(KV).status_code == 429
+
+
+def test_closed_connection_still_limits(db):
+    import redis
+    from django.conf import settings
+
+    client = ApiClient(key_with_quota(burst=2))
+    assert client.get(KV)["RateLimit-Remaining"] == "1"
+
+    # The server closes every connection of this database, as after a restart or an idle
+    # timeout, including the one the rate limiter keeps. The next check must reconnect
+    # rather than fail open.
+    killer = redis.Redis.from_url(settings.REDGX_INFERENCE_REDIS_URL)
+    own_id = killer.client_id()
+    database = str(killer.connection_pool.connection_kwargs.get("db", 0))
+    killed = 0
+    for connection in killer.client_list():
+        if str(connection["db"]) == database and connection["id"] != str(own_id):
+            killer.client_kill_filter(_id=connection["id"])
+            killed += 1
+    killer.close()
+    assert killed > 0
+
+    second = client.get(KV)
+    assert second.status_code == 404
+    assert second["RateLimit-Remaining"] == "0"
+    assert client.get(KV).status_code == 429

@@ -19,7 +19,9 @@ import os
 import threading
 import time
 from collections import deque
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import DatabaseError, connection
@@ -34,8 +36,27 @@ MAX_BACKOFF_S = 30.0
 _LIMITS = {"key_prefix": 16, "namespace": 63, "area": 32, "action": 32}
 
 
+class PendingRecord(NamedTuple):
+    """An access row waiting in the buffer: AccessRecord's fields in COPY's column order.
+
+    With an AccessRecord instance, record_access took about 8 µs of CPU per row on the
+    development machine, and about 2 µs with this tuple and the cached address parsing.
+    ``transport`` is the stored text value, so COPY writes the tuple as it is.
+    """
+
+    time: datetime
+    key_prefix: str
+    namespace: str
+    area: str
+    action: str
+    status: int
+    client_address: str | None
+    duration_ms: float
+    transport: str
+
+
 class AccessBuffer:
-    """A bounded, thread-safe FIFO of unsaved AccessRecord instances."""
+    """A bounded, thread-safe FIFO of unsaved rows: PendingRecord tuples or AccessRecord instances."""
 
     def __init__(self, max_rows: int):
         self.max_rows = max_rows
@@ -96,14 +117,14 @@ def _copy_value(value):
     return value.value if isinstance(value, enum.Enum) else value
 
 
-def _insert(rows: list[AccessRecord]) -> None:
+def _insert(rows: list) -> None:
     """Insert rows in one statement: COPY on PostgreSQL, bulk_create elsewhere.
 
     Under a KV GET load bulk_create took about 10% of the web workers' CPU time, most of it
     compiling the INSERT, while COPY sends rows with no SQL per row.
     """
     if connection.vendor != "postgresql":
-        AccessRecord.objects.bulk_create(rows)
+        AccessRecord.objects.bulk_create([_as_model(row) for row in rows])
         return
     quote = connection.ops.quote_name
     columns = ", ".join(quote(field.column) for field in _COPY_FIELDS)
@@ -112,7 +133,14 @@ def _insert(rows: list[AccessRecord]) -> None:
     # converted to Django's DatabaseError classes here, as the caller expects.
     with connection.wrap_database_errors, connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
         for row in rows:
-            copy.write_row([_copy_value(getattr(row, field.attname)) for field in _COPY_FIELDS])
+            if isinstance(row, PendingRecord):
+                copy.write_row(row)
+            else:
+                copy.write_row([_copy_value(getattr(row, field.attname)) for field in _COPY_FIELDS])
+
+
+def _as_model(row) -> AccessRecord:
+    return AccessRecord(**row._asdict()) if isinstance(row, PendingRecord) else row
 
 
 def flush(buffer: AccessBuffer) -> int:
@@ -230,22 +258,26 @@ def record_access(
     action: str = "",
 ) -> None:
     """Buffer one access row; ``started`` is the ``time.monotonic()`` at the request's start."""
-    duration_ms = (time.monotonic() - started) * 1000
-    values = {"key_prefix": key_prefix, "namespace": namespace, "area": area, "action": action}
-    row = AccessRecord(
+    duration_s = time.monotonic() - started
+    row = PendingRecord(
         # The time the request started, so rows sort by arrival.
-        time=datetime.now(tz=UTC) - timedelta(milliseconds=duration_ms),
+        time=datetime.fromtimestamp(time.time() - duration_s, tz=UTC),
+        key_prefix=key_prefix[: _LIMITS["key_prefix"]] if key_prefix else "",
+        namespace=namespace[: _LIMITS["namespace"]] if namespace else "",
+        area=area[: _LIMITS["area"]] if area else "",
+        action=action[: _LIMITS["action"]] if action else "",
         status=status,
-        client_address=_valid_address(client_address),
-        duration_ms=round(duration_ms, 3),
-        transport=transport,
-        **{name: (value or "")[: _LIMITS[name]] for name, value in values.items()},
+        client_address=_valid_address(client_address) if client_address else None,
+        duration_ms=round(duration_s * 1000, 3),
+        transport=transport.value,
     )
     get_buffer().append(row)
 
 
-def _valid_address(text: str | None) -> str | None:
+# Clients repeat their addresses, so parsing each distinct one once saves most of the work.
+@lru_cache(maxsize=4096)
+def _valid_address(text: str) -> str | None:
     try:
-        return str(ipaddress.ip_address(text)) if text else None
+        return str(ipaddress.ip_address(text))
     except ValueError:
         return None

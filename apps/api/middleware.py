@@ -8,6 +8,7 @@ from django.utils.translation import gettext as _
 
 from apps.access.buffer import record_access
 from apps.access.models import Transport
+from apps.metrics import http as http_metrics
 
 from .clientaddress import client_address
 from .envelope import error_response
@@ -104,6 +105,9 @@ class ApiErrorMiddleware:
     def process_exception(self, request, exception):
         if not request.path.startswith(API_PREFIX):
             return None
+        # Django stops at the first process_exception that returns a response, and this one
+        # runs before apps.metrics.middleware's, so it counts the exception itself.
+        http_metrics.exception_raised(request, exception)
         if isinstance(exception, RequestDataTooBig):
             return self._too_large()
         logger.exception("Unhandled error for %s %s", request.method, request.path)

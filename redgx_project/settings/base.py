@@ -49,8 +49,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First and last, so request counts and latencies include every other middleware.
-    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # First, so request counts and latencies include every other middleware. It also serves
+    # /metrics, before CommonMiddleware checks the Host header.
     "apps.metrics.middleware.MetricsMiddleware",
     # Early, so that it times and records every API request, including those rejected below it.
     "apps.api.middleware.AccessMiddleware",
@@ -60,7 +60,8 @@ MIDDLEWARE = [
     # Django's session, CSRF, auth and messages middleware, skipped on /api/ and /compat/
     # paths, which use none of them (apps/api/browser_middleware.py).
     "apps.api.browser_middleware.SessionMiddlewareOutsideApi",
-    "django.middleware.locale.LocaleMiddleware",
+    # Django's LocaleMiddleware, without its language-prefix lookups on API paths.
+    "apps.api.locale.ApiLocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "apps.api.browser_middleware.CsrfViewMiddlewareOutsideApi",
     "apps.api.browser_middleware.AuthenticationMiddlewareOutsideApi",
@@ -69,7 +70,6 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # After authentication, as django-axes requires: it turns a lockout into the lockout response.
     "axes.middleware.AxesMiddleware",
-    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "redgx_project.urls"
