@@ -28,6 +28,7 @@ HEADER_READ_TIMEOUT_MS = 30_000
 # REDGX_MAX_BLOCK_MS, 25 s by default) before it is killed.
 WORKER_KILL_TIMEOUT_S = 30
 
+
 def clear_multiprocess_metrics(directory: str) -> None:
     """Remove the metric files of an earlier run, which the new run's values would be added to."""
     os.makedirs(directory, exist_ok=True)
