@@ -5,7 +5,6 @@ from the fair queues in apps/inference/queues.py. Retries, leases and delivery c
 live in those queues, so Dramatiq's Retries middleware is left out.
 """
 
-import logging
 import time
 
 import dramatiq
@@ -18,8 +17,6 @@ from dramatiq.errors import ConnectionClosed
 from dramatiq.middleware import Callbacks, CurrentMessage, ShutdownNotifications
 
 from apps.core.redis import inference_redis
-
-logger = logging.getLogger(__name__)
 
 # Share of the Redis client's socket timeout that one blocking wait may last, so that a
 # blocked read never counts as a hung connection.
@@ -62,8 +59,9 @@ class _BlockingConsumer(Consumer):
     The wait is a BLMOVE of the list's head back to its head, which returns as soon as the
     list has a message and leaves the list as it was. Dramatiq enqueues with RPUSH and
     fetches with LPOP on ``{namespace}:{queue}`` (its dispatch.lua, read in dramatiq 2.2.1).
-    A wait that times out is followed by a fetch as well, so the consumer still fetches at
-    least once per worker timeout, as Dramatiq's own consumer does.
+    A push wakes every consumer blocked on the list, one per worker process, and the first
+    fetch takes the message. A wait that times out is followed by a fetch as well, so the
+    consumer still fetches at least once per worker timeout, as Dramatiq's own consumer does.
     """
 
     def __init__(self, broker: BlockingRedisBroker, polling: Consumer, queue_name: str, prefetch: int, timeout_ms: int):
