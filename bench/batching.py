@@ -12,7 +12,8 @@ Run it with `.venv/bin/python -m bench.batching`. It starts the reference engine
    Redis channel (the event the WebSocket push and the long-poll use), and submits the next.
 3. gateway, batch_size 1: the same with one sentence per engine call.
 4. idle: single requests on the idle gateway, one at a time, time from submit to the done
-   event, against the job's engine time + max_wait_ms + 20 ms.
+   event, against the job's engine time + max_wait_ms + 20 ms. Each request's time is split
+   into stages from the wall-clock stamps that web and worker store in the job hash.
 
 The inference Redis database of the benches is emptied before each gateway run. After each
 gateway run every job is read back through the API and must be `done` with a
@@ -48,14 +49,17 @@ logger = logging.getLogger("bench.batching")
 
 
 class JobEvents(threading.Thread):
-    """Collects final-status events from the $jobs channel: req_id -> (status, time.monotonic())."""
+    """Collects final-status events from the $jobs channel.
+
+    For each req_id it keeps the status, and the time.monotonic() and time.time() of receipt.
+    """
 
     def __init__(self):
         super().__init__(daemon=True)
         client = serving.redis.Redis.from_url(serving.BENCH_ENV["REDGX_DATA_REDIS_URL"])
         self.pubsub = client.pubsub(ignore_subscribe_messages=True)
         self.pubsub.subscribe(JOB_EVENTS_CHANNEL)
-        self.final: dict[str, tuple[str, float]] = {}
+        self.final: dict[str, tuple[str, float, float]] = {}
         self.condition = threading.Condition()
         self.stopping = threading.Event()
 
@@ -64,14 +68,14 @@ class JobEvents(threading.Thread):
             message = self.pubsub.get_message(timeout=0.5)
             if message is None:
                 continue
-            received = time.monotonic()
+            received, received_wall = time.monotonic(), time.time()
             try:
                 event = json.loads(message["data"])
             except (TypeError, ValueError):
                 continue
             if event.get("status") in FINAL_STATUSES:
                 with self.condition:
-                    self.final[event["req_id"]] = (event["status"], received)
+                    self.final[event["req_id"]] = (event["status"], received, received_wall)
                     self.condition.notify_all()
 
     def wait_for(self, req_id: str, timeout_s: float) -> tuple[str, float]:
@@ -82,7 +86,10 @@ class JobEvents(threading.Thread):
                 if remaining <= 0:
                     raise BenchError(f"Job {req_id} reached no final status within {timeout_s} s")
                 self.condition.wait(remaining)
-            return self.final[req_id]
+            return self.final[req_id][:2]
+
+    def received_wall_time(self, req_id: str) -> float:
+        return self.final[req_id][2]
 
     def close(self) -> None:
         self.stopping.set()
@@ -185,21 +192,46 @@ def measure_gateway(args, api_key, work_dir, engine_url, sentences, batch_size: 
 
 def measure_idle(args, api_key: str, port: int, sentences: list[str], events: JobEvents) -> list[dict]:
     """Send single requests with pauses between them; return client time to done and the job's timings."""
+    inference = serving.redis.Redis.from_url(serving.BENCH_ENV["REDGX_INFERENCE_REDIS_URL"])
     results = []
     for index in range(args.idle_requests):
         time.sleep(1.0)
+        started_wall = time.time()
         started = time.monotonic()
         req_id = submit(port, api_key, sentences[index])
         _, finished = events.wait_for(req_id, JOB_TIMEOUT_S)
         timing = check_jobs(port, api_key, [req_id])
+        stamps = inference.hmget(f"redgx:job:{req_id}", "created_at", "taken_at", "finished_at", "queued_ms")
         results.append(
             {
                 "time_to_done_ms": (finished - started) * 1000,
                 "engine_ms": timing["engine_ms"][0] if timing["engine_ms"] else None,
                 "batch_wait_ms": timing["batch_wait_ms"][0] if timing["batch_wait_ms"] else None,
+                "stages_ms": idle_stages(started_wall, events.received_wall_time(req_id), stamps, timing),
             }
         )
     return results
+
+
+def idle_stages(sent: float, received: float, stamps: list[bytes | None], timing: dict) -> dict[str, float]:
+    """Split one job's time to done into stages, in milliseconds.
+
+    The job hash's wall-clock stamps come from web (created_at) and worker (taken_at,
+    finished_at) on this machine, so they share the bench's clock.
+    """
+    created_at, taken_at, finished_at, queued_ms = (float(stamp) for stamp in stamps)
+    batch_wait_ms, engine_ms = timing["batch_wait_ms"][0], timing["engine_ms"][0]
+    # queued_ms ends when the worker has read the job after taking it.
+    job_read_ms = queued_ms - (taken_at - created_at) * 1000
+    return {
+        "submit": (created_at - sent) * 1000,
+        "wake-up and take": (taken_at - created_at) * 1000,
+        "job read": job_read_ms,
+        "batch wait": batch_wait_ms,
+        "engine": engine_ms,
+        "other worker steps": (finished_at - taken_at) * 1000 - job_read_ms - batch_wait_ms - engine_ms,
+        "write and event": (received - finished_at) * 1000,
+    }
 
 
 def measure_direct(args, engine_url: str, sentences: list[str]) -> tuple[list, object]:
@@ -332,7 +364,24 @@ def main(argv=None) -> int:
             f"| {index} | {idle['time_to_done_ms']:.0f} | {idle['engine_ms']} | {idle['batch_wait_ms']} "
             f"| {bound:.0f} | {'yes' if within else 'no'} |"
         )
+    print_idle_stages(gateway["idle"])
     return 0 if met else EXIT_TARGET_MISSED
+
+
+def print_idle_stages(idle_runs: list[dict]) -> None:
+    stages = list(idle_runs[0]["stages_ms"])
+    print("\n| idle request stage ms | " + " | ".join(str(n) for n in range(1, len(idle_runs) + 1)) + " | median |")
+    print("|---|" + "---|" * (len(idle_runs) + 1))
+    for stage in stages:
+        values = [run["stages_ms"][stage] for run in idle_runs]
+        cells = " | ".join(f"{value:.1f}" for value in values)
+        print(f"| {stage} | {cells} | {statistics.median(values):.1f} |")
+    print(
+        "submit: client send to job stored (web); wake-up and take: job stored to taken by a worker thread; "
+        "job read: taken to job read; other worker steps: circuit check before the batcher, and engine call "
+        "end to the result's finished_at stamp; write and event: that stamp to this script's receipt of the "
+        "done event (result write, publish)"
+    )
 
 
 if __name__ == "__main__":
