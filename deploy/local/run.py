@@ -283,8 +283,8 @@ class Supervisor:
 
         # The worker starts first so that the reverse order at shutdown stops web before worker.
         worker_args = [str(VENV_BIN / "dramatiq"), "apps.inference.worker", "--processes", "1", "--threads", "64"]
-        # Dramatiq's idle consumer polls Redis at most this many milliseconds apart (its
-        # default, 1000, adds up to a second to a request that arrives at an idle worker).
+        # An idle worker blocks in Redis until a wake-up arrives (apps/inference/broker.py) and
+        # wakes at least this often, in milliseconds, to check its delayed queue and shutdown.
         self.start("worker", worker_args, {**env, "dramatiq_worker_timeout": "100"})
         web_args = [str(VENV_BIN / "python"), "deploy/web.py"]
         self.start("web", web_args, {**env, "PORT": str(port), "HOST": "127.0.0.1"})
