@@ -16,6 +16,7 @@ from apps.api.errors import InvalidInput
 from apps.api.fields import StrictIntegerField, StrictSerializer
 from apps.tenancy.permissions import Permission
 
+from .fastpath.validation import validated_data
 from .keys import key_prefix, namespaced_key, strip_prefix
 from .values import ENCODINGS, encode_values
 
@@ -72,9 +73,7 @@ class DataOperation:
         # Operations without arguments still reject unknown ones, so that a request that
         # forgot its "op" (DELETE /group/team?member=a) fails instead of running the default.
         serializer_class = self.serializer_class or NoArguments
-        serializer = serializer_class(data=data, context={"from_query": from_query, "encoding": encoding})
-        serializer.is_valid(raise_exception=True)
-        return serializer.validated_data
+        return validated_data(serializer_class, data, {"from_query": from_query, "encoding": encoding})
 
     def keys(self, call: Call) -> list[str]:
         """Return every Redis key the operation touches, the one it writes or reads first."""

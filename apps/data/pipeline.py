@@ -23,6 +23,7 @@ from apps.core.redis import routing_options
 from apps.tenancy.keycache import ResolvedKey
 
 from .areas import AREAS
+from .fastpath.validation import validated_data
 from .keys import key_prefix
 from .operations import Call, DataOperation, parse_encoding
 from .runner import reply_error
@@ -92,9 +93,7 @@ def plan(index: int, spec: dict, namespace: str, key: ResolvedKey) -> Planned:
     """Validate, authorize and build one operation; errors are kept, not raised."""
     planned = Planned(index)
     try:
-        serializer = OperationSpec(data=spec)
-        serializer.is_valid(raise_exception=True)
-        spec = serializer.validated_data
+        spec = validated_data(OperationSpec, spec)
         area = AREAS[spec["area"]]
         collection = "key" not in spec
         operation = area.find(spec["op"], collection=collection)
