@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.utils.translation import gettext as _
-from redis import Redis
+from redis import Redis, RedisCluster
 from redis.commands.core import Script
 from rest_framework import serializers
 
@@ -138,9 +138,12 @@ def _run_plain(client: Redis, namespace: str, planned: list[Planned]) -> dict[in
     pipeline = client.pipeline(transaction=False)
     runnable = [item for item in planned if item.error is None]
     routing_key = key_prefix(namespace)
+    # Only cluster clients route commands; the check is left out for each command of a standalone client.
+    cluster = isinstance(client, RedisCluster)
     for item in runnable:
         for command in item.commands:
-            pipeline.execute_command(*command, **routing_options(client, command, routing_key))
+            options = routing_options(client, command, routing_key) if cluster else {}
+            pipeline.execute_command(*command, **options)
     flat = pipeline.execute(raise_on_error=False) if runnable else []
     return _split(runnable, flat)
 
