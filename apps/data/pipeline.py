@@ -23,6 +23,7 @@ from apps.core.redis import routing_options
 from apps.tenancy.keycache import ResolvedKey
 
 from .areas import AREAS
+from .batch import can_send, send_commands
 from .fastpath.validation import validated_data
 from .keys import key_prefix
 from .operations import Call, DataOperation, parse_encoding
@@ -135,16 +136,21 @@ def run_pipeline(client: Redis, namespace: str, key: ResolvedKey, specs: list, *
 
 
 def _run_plain(client: Redis, namespace: str, planned: list[Planned]) -> dict[int, list]:
-    pipeline = client.pipeline(transaction=False)
     runnable = [item for item in planned if item.error is None]
-    routing_key = key_prefix(namespace)
-    # Only cluster clients route commands; the check is left out for each command of a standalone client.
-    cluster = isinstance(client, RedisCluster)
-    for item in runnable:
-        for command in item.commands:
+    commands = [command for item in runnable for command in item.commands]
+    if not commands:
+        flat = []
+    elif can_send(client):
+        flat = send_commands(client, commands)
+    else:
+        pipeline = client.pipeline(transaction=False)
+        routing_key = key_prefix(namespace)
+        # Only cluster clients route commands, so a standalone client skips the check per command.
+        cluster = isinstance(client, RedisCluster)
+        for command in commands:
             options = routing_options(client, command, routing_key) if cluster else {}
             pipeline.execute_command(*command, **options)
-    flat = pipeline.execute(raise_on_error=False) if runnable else []
+        flat = pipeline.execute(raise_on_error=False)
     return _split(runnable, flat)
 
 
