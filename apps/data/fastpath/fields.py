@@ -185,10 +185,14 @@ def _dict(field: serializers.DictField) -> Checker | None:
     if child is None:
         return None
     allow_empty = field.allow_empty
+    # The default child returns every value, null included, so the values need no call.
+    passthrough = type(field.child) is _UnvalidatedField and not field.child.validators
 
     def check(value, encoding):
         if type(value) is not dict or (not value and not allow_empty):
             raise NotPlainlyValid
+        if passthrough:
+            return {str(name): item for name, item in value.items()}
         return {str(name): child(item, encoding) for name, item in value.items()}
 
     return check
