@@ -24,7 +24,7 @@ from apps.api.fields import StrictBooleanField, StrictCharField, StrictIntegerFi
 
 from ..scores import INFINITY_TEXTS, ScoreBoundField, ScoreField, parse_score_text, score_argument
 from ..values import EncodedKeysDictField, ValueField, ValueListField, decode_value
-from .validators import validator_tests
+from .validators import drop_tests_passed_by_bytes, validator_tests
 
 # (JSON value, encoding) -> validated value
 Checker = Callable[[object, str], object]
@@ -47,6 +47,8 @@ def checker_for(field: serializers.Field) -> Checker | None:
     check = build(field)
     if check is None or tests is None:
         return None
+    if type(field) in _BYTES_OUTPUT:
+        tests = drop_tests_passed_by_bytes(tests)
     return _finish(check, tests, field.allow_null)
 
 
@@ -255,6 +257,9 @@ def _score_bound(field: ScoreBoundField) -> Checker:
 
     return check
 
+
+# Fields whose checker returns bytes (or None) whatever the input.
+_BYTES_OUTPUT = frozenset({ValueField})
 
 _BUILDERS: dict[type, Callable[[serializers.Field], Checker | None]] = {
     serializers.CharField: build_text,

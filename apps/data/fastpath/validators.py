@@ -39,6 +39,11 @@ def validator_tests(validators: list) -> list[Callable[[object], bool]] | None:
     return tests
 
 
+def drop_tests_passed_by_bytes(tests: list[Callable[[object], bool]]) -> list[Callable[[object], bool]]:
+    """Return ``tests`` without those that every bytes value passes, for fields whose output is bytes."""
+    return [test for test in tests if test not in (_has_no_null, _has_no_surrogate)]
+
+
 def _has_no_null(value) -> bool:
     # The validators test str(value). For bytes that is their repr, which escapes every
     # NUL and non-ASCII byte, so a ValueField's bytes always pass both tests.
