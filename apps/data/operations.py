@@ -6,6 +6,7 @@ run many in one round trip with the same code.
 """
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, ClassVar
 
 from django.conf import settings
@@ -16,6 +17,7 @@ from apps.api.errors import InvalidInput
 from apps.api.fields import StrictIntegerField, StrictSerializer
 from apps.tenancy.permissions import Permission
 
+from .fastpath.validation import validated_data
 from .keys import key_prefix, namespaced_key, strip_prefix
 from .values import ENCODINGS, encode_values
 
@@ -36,8 +38,9 @@ class Call:
     args: dict = field(default_factory=dict)
     encoding: str = "utf-8"
 
-    @property
+    @cached_property
     def redis_key(self) -> str:
+        # Cached because commands() often names the key more than once (GET and PTTL).
         return namespaced_key(self.namespace, self.key)
 
     def other_key(self, name: str) -> str:
@@ -72,9 +75,7 @@ class DataOperation:
         # Operations without arguments still reject unknown ones, so that a request that
         # forgot its "op" (DELETE /group/team?member=a) fails instead of running the default.
         serializer_class = self.serializer_class or NoArguments
-        serializer = serializer_class(data=data, context={"from_query": from_query, "encoding": encoding})
-        serializer.is_valid(raise_exception=True)
-        return serializer.validated_data
+        return validated_data(serializer_class, data, {"from_query": from_query, "encoding": encoding})
 
     def keys(self, call: Call) -> list[str]:
         """Return every Redis key the operation touches, the one it writes or reads first."""
@@ -104,6 +105,8 @@ class Area:
         self.redis_type = redis_type
         self.key_operations: dict[tuple[str, str], DataOperation] = {}
         self.collection_operations: dict[tuple[str, str], DataOperation] = {}
+        # (collection, name) -> operation, for find(); rebuilt after each add().
+        self._by_name: dict[tuple[bool, str], DataOperation] | None = None
 
     def register(self, operation_class: type[DataOperation]) -> type[DataOperation]:
         self.add(operation_class())
@@ -115,11 +118,20 @@ class Area:
         if key in table:
             raise ValueError(f"{self.name}: {operation.method} {operation.name} registered twice")
         table[key] = operation
+        self._by_name = None
 
     def find(self, name: str, *, collection: bool) -> DataOperation | None:
-        """Find an operation by name for the pipeline, whatever its HTTP method."""
-        table = self.collection_operations if collection else self.key_operations
-        return next((op for (_method, op_name), op in table.items() if op_name == name), None)
+        """Find an operation by name for the pipeline, whatever its HTTP method.
+
+        If two methods share a name, the operation registered first wins.
+        """
+        if self._by_name is None:
+            by_name = {}
+            for is_collection, table in ((False, self.key_operations), (True, self.collection_operations)):
+                for (_method, op_name), op in table.items():
+                    by_name.setdefault((is_collection, op_name), op)
+            self._by_name = by_name
+        return self._by_name.get((collection, name))
 
 
 def parse_encoding(value: str | None) -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.utils.translation import gettext as _
-from redis import Redis
+from redis import Redis, RedisCluster
 from redis.commands.core import Script
 from rest_framework import serializers
 
@@ -23,6 +23,8 @@ from apps.core.redis import routing_options
 from apps.tenancy.keycache import ResolvedKey
 
 from .areas import AREAS
+from .batch import can_send, send_commands
+from .fastpath.validation import validated_data
 from .keys import key_prefix
 from .operations import Call, DataOperation, parse_encoding
 from .runner import reply_error
@@ -92,9 +94,7 @@ def plan(index: int, spec: dict, namespace: str, key: ResolvedKey) -> Planned:
     """Validate, authorize and build one operation; errors are kept, not raised."""
     planned = Planned(index)
     try:
-        serializer = OperationSpec(data=spec)
-        serializer.is_valid(raise_exception=True)
-        spec = serializer.validated_data
+        spec = validated_data(OperationSpec, spec)
         area = AREAS[spec["area"]]
         collection = "key" not in spec
         operation = area.find(spec["op"], collection=collection)
@@ -136,13 +136,21 @@ def run_pipeline(client: Redis, namespace: str, key: ResolvedKey, specs: list, *
 
 
 def _run_plain(client: Redis, namespace: str, planned: list[Planned]) -> dict[int, list]:
-    pipeline = client.pipeline(transaction=False)
     runnable = [item for item in planned if item.error is None]
-    routing_key = key_prefix(namespace)
-    for item in runnable:
-        for command in item.commands:
-            pipeline.execute_command(*command, **routing_options(client, command, routing_key))
-    flat = pipeline.execute(raise_on_error=False) if runnable else []
+    commands = [command for item in runnable for command in item.commands]
+    if not commands:
+        flat = []
+    elif can_send(client):
+        flat = send_commands(client, commands)
+    else:
+        pipeline = client.pipeline(transaction=False)
+        routing_key = key_prefix(namespace)
+        # Only cluster clients route commands, so a standalone client skips the check per command.
+        cluster = isinstance(client, RedisCluster)
+        for command in commands:
+            options = routing_options(client, command, routing_key) if cluster else {}
+            pipeline.execute_command(*command, **options)
+        flat = pipeline.execute(raise_on_error=False)
     return _split(runnable, flat)
 
 

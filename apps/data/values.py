@@ -28,9 +28,13 @@ def check_item_count(items, field_name: str) -> None:
 
 
 def encode_value(raw: bytes, requested: str = "utf-8") -> dict:
-    """Return ``{"value": text, "encoding": ...}`` for one stored value."""
-    values, encoding = encode_values([raw], requested)
-    return {"value": values[0], "encoding": encoding}
+    """Return ``{"value": text, "encoding": ...}`` for one stored value, as ``encode_values`` encodes it."""
+    if requested == "utf-8":
+        try:
+            return {"value": raw.decode("utf-8"), "encoding": "utf-8"}
+        except UnicodeDecodeError:
+            pass
+    return {"value": base64.b64encode(raw).decode("ascii"), "encoding": "base64"}
 
 
 def encode_values(raws: list[bytes], requested: str = "utf-8") -> tuple[list[str], str]:

@@ -12,6 +12,7 @@ from apps.api.operations import Operation, OperationViewSet, operation
 from apps.core.redis import blocking_data_redis, data_redis
 from apps.tenancy.permissions import Permission
 
+from .fastpath.validation import validated_data
 from .operations import Area, Call, DataOperation, parse_encoding
 from .pipeline import PipelineRequest, run_pipeline
 from .runner import run_operation
@@ -97,13 +98,6 @@ class PipelineViewSet(OperationViewSet):
 
     @operation("POST", "run", Permission.READ, default=True)
     def run(self, request, namespace: str) -> Response:
-        serializer = PipelineRequest(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        results = run_pipeline(
-            data_redis(),
-            namespace,
-            request.auth,
-            serializer.validated_data["operations"],
-            atomic=serializer.validated_data["atomic"],
-        )
-        return Response({"atomic": serializer.validated_data["atomic"], "results": results})
+        pipeline = validated_data(PipelineRequest, request.data)
+        results = run_pipeline(data_redis(), namespace, request.auth, pipeline["operations"], atomic=pipeline["atomic"])
+        return Response({"atomic": pipeline["atomic"], "results": results})
