@@ -4,7 +4,6 @@ They are DRF views with the project's authentication (through BearerKeyAuthentic
 and NamespaceGrantPermission, so checks added to those classes apply here as well.
 """
 
-import json
 from urllib.parse import parse_qsl, unquote_to_bytes
 
 from django.http import JsonResponse
@@ -14,6 +13,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.api import parsers
 from apps.api.permissions import NamespaceGrantPermission
 from apps.tenancy.permissions import Permission
 
@@ -46,14 +46,9 @@ class UpstashView(APIView):
 
     def json_body(self, request):
         try:
-            return json.loads(request.body, parse_constant=_reject_constant)
-        except (ValueError, UnicodeDecodeError):
+            return parsers.loads(request.body)
+        except parsers.InvalidJson:
             raise command_error(_("the request body is not valid JSON.")) from None
-
-
-def _reject_constant(name: str):
-    # Python's json module accepts NaN and Infinity, which JSON itself does not have.
-    raise ValueError(f"{name} is not JSON")
 
 
 class CommandView(UpstashView):
