@@ -9,6 +9,7 @@ from apps.api.errors import Conflict, ResourceNotFound
 from apps.api.exceptions import translate_exception
 from apps.core.redis import routing_options
 
+from .batch import can_send, send_commands
 from .keys import key_prefix
 from .operations import Call, DataOperation
 
@@ -26,10 +27,13 @@ def run_operation(client: Redis, operation: DataOperation, call: Call) -> Any:
         except redis.exceptions.ResponseError as exc:
             raise reply_error(operation, exc) from exc
     else:
-        pipeline = client.pipeline(transaction=False)
-        for command in commands:
-            pipeline.execute_command(*command, **routing_options(client, command, routing_key))
-        replies = pipeline.execute(raise_on_error=False)
+        if can_send(client):
+            replies = send_commands(client, commands)
+        else:
+            pipeline = client.pipeline(transaction=False)
+            for command in commands:
+                pipeline.execute_command(*command, **routing_options(client, command, routing_key))
+            replies = pipeline.execute(raise_on_error=False)
         raise_first_error(operation, replies)
     return operation.result(call, replies)
 
