@@ -7,7 +7,7 @@ Run it with `.venv/bin/python -m bench.batching`. It starts the reference engine
    calls (the worker's default REDGX_EMBED_MAX_CONCURRENT_CALLS), then the best batch size
    again with all sentences.
 2. gateway: 2,000 single-sentence embed requests from 64 concurrent clients through the web server
-   (deploy/web.py: granian 2 x 4) and one Dramatiq worker, with the configured batch_size and max_wait_ms.
+   (deploy/web.py: granian 2 x 3) and one Dramatiq worker, with the configured batch_size and max_wait_ms.
    Each client submits, waits for its job's final-status event on the namespace's `$jobs`
    Redis channel (the event the WebSocket push and the long-poll use), and submits the next.
 3. gateway, batch_size 1: the same with one sentence per engine call.
@@ -319,7 +319,7 @@ def main(argv=None) -> int:
 
     print("\n".join(header))
     print(
-        f"sentences: {len(sentences)} generated sentences of 11-19 words; gateway: granian (deploy/web.py) 2 x 4, "
+        f"sentences: {len(sentences)} generated sentences of 11-19 words; gateway: granian (deploy/web.py) 2 x 3, "
         f"1 Dramatiq worker (64 threads), {args.clients} clients, max_wait_ms {args.max_wait_ms}"
     )
     print(f"engine: {engine.variant.description}\n")

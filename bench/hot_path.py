@@ -1,7 +1,7 @@
 """Measure KV GET and SET through the full stack against the bare floor, and check the targets.
 
 Run it with `.venv/bin/python bench/hot_path.py`. The stack is deployed as in production:
-granian through deploy/web.py (2 processes x 4 threads), API key auth, the rate limit (with a quota
+granian through deploy/web.py (2 processes x 3 threads), API key auth, the rate limit (with a quota
 the load never exhausts), the envelope and the access history. The floor is bench/floor_app.py
 under uvicorn. Rounds are interleaved (floor GET, stack GET, floor PUT, stack PUT, then again),
 so that each ratio compares runs made next to each other. Load is

@@ -132,7 +132,7 @@ def gunicorn_variant(name: str, worker_class: str, workers: int, threads: int, m
     )
 
 
-def web_variant(name: str, workers: int = 2, threads: int = 4, method: str = "GET") -> Variant:
+def web_variant(name: str, workers: int = 2, threads: int = 3, method: str = "GET") -> Variant:
     """The REST API as deployed: granian through deploy/web.py (the Procfile's web process)."""
     return Variant(
         name=name,
@@ -186,9 +186,10 @@ VARIANTS = [
     uvicorn_variant("floor-put", FLOOR_DESCRIPTION, "bench.floor_app:app", workers=1, method="PUT"),
     gunicorn_variant("gthread-2x8-put", "gthread", workers=2, threads=8, method="PUT"),
     web_variant("granian-2x2", threads=2),
+    web_variant("granian-2x3", threads=3),
     web_variant("granian-2x4", threads=4),
     web_variant("granian-2x8", threads=8),
-    web_variant("granian-2x4-put", threads=4, method="PUT"),
+    web_variant("granian-2x3-put", threads=3, method="PUT"),
 ]
 FLOOR_FOR_METHOD = {"GET": "floor", "PUT": "floor-put"}
 

@@ -2,7 +2,7 @@
 
 Run it with `.venv/bin/python -m bench.soak` (10 minutes) or `--minutes 1` for a quick check.
 It starts the MiniLM engine, one Dramatiq worker (batch_size 32) and the web server as deployed
-(deploy/web.py, granian 2 x 4).
+(deploy/web.py, granian 2 x 3).
 Then it runs back-to-back 10 s wrk runs (`-t2 -c50`) of a request mix: KV GET 60%, KV SET 25%,
 a 10-operation pipeline 5% and an embed submit 10%. Every 5 s it samples the RSS, open file
 descriptors and TCP connections of the web and worker process trees from /proc (psutil).

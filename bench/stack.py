@@ -30,7 +30,7 @@ WORKER_READY_LOG = "is ready for action"
 WORKER_START_TIMEOUT_S = 60
 
 
-def web_variant(name: str = "web", workers: int = 2, threads: int = 4, env: dict[str, str] | None = None) -> Variant:
+def web_variant(name: str = "web", workers: int = 2, threads: int = 3, env: dict[str, str] | None = None) -> Variant:
     """Return the web server as deployed (deploy/web.py), with extra settings in env."""
     variant = serving.web_variant(name, workers=workers, threads=threads)
     return replace(variant, env={**variant.env, **(env or {})})

@@ -1,7 +1,7 @@
 """Measure accepted embed submits per second against KV SET, and the submit path at 10x overload.
 
 Run it with `.venv/bin/python -m bench.submit`. Both parts run the web server as deployed
-(deploy/web.py: granian, 2 processes x 4 threads) and drive it with wrk (`-t2 -c50`) on 127.0.0.1.
+(deploy/web.py: granian, 2 processes x 3 threads) and drive it with wrk (`-t2 -c50`) on 127.0.0.1.
 
 1. Rate: `POST /gpu/embed` with one sentence (each 202 means the job is stored and queued in
    Redis) alternating with `PUT /kv/hello` (one SET). The queue limits are raised for this part
@@ -155,7 +155,7 @@ def main(argv=None) -> int:
 
     print("\n".join(header))
     load = f"wrk -t{serving.WRK_THREADS} -c{args.connections} -d{args.duration}s"
-    print(f"load: {load}; web: granian (deploy/web.py) 2 x 4")
+    print(f"load: {load}; web: granian (deploy/web.py) 2 x 3")
     print(f"submit: {commands} (Redis INFO commandstats, commands inside Lua scripts included)\n")
     print(stack.format_load_runs(rate_runs))
     submits = [run.requests_per_s for run in rate_runs[0::2]]

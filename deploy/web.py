@@ -8,7 +8,8 @@ Environment:
 
 - ``HOST``, ``PORT``: where to listen (127.0.0.1:8000).
 - ``WEB_CONCURRENCY``: worker processes (2). One per CPU core is the usual choice.
-- ``WEB_THREADS``: Python threads per worker (4). A blocked read or ``?wait`` holds one, and
+- ``WEB_THREADS``: Python threads per worker (3). More threads mostly wait for the GIL, and 4
+  cost 5% more CPU per request than 3 (docs/benchmarks.md). A blocked read or ``?wait`` holds one, and
   ``REDGX_MAX_BLOCKING_REQUESTS`` keeps a quarter of them free for other requests.
 - ``WEB_BACKLOG``: pending connections the kernel queues (1024).
 - ``WEB_ACCESS_LOG``: any value turns on granian's access log on stderr.
@@ -48,7 +49,7 @@ def build_server():
         port=int(os.environ.get("PORT", "8000")),
         interface=Interfaces.WSGI,
         workers=int(os.environ.get("WEB_CONCURRENCY", "2")),
-        blocking_threads=int(os.environ.get("WEB_THREADS", "4")),
+        blocking_threads=int(os.environ.get("WEB_THREADS", "3")),
         backlog=int(os.environ.get("WEB_BACKLOG", "1024")),
         http1_settings=HTTP1Settings(header_read_timeout=HEADER_READ_TIMEOUT_MS),
         log_access=bool(os.environ.get("WEB_ACCESS_LOG")),

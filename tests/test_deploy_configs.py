@@ -144,9 +144,9 @@ def test_compose_ports_match_processes(compose):
 
 
 def test_compose_process_counts(compose):
-    # docs/benchmarks.md measured granian with 2 processes x 4 threads (deploy/web.py).
+    # docs/benchmarks.md measured granian with 2 processes x 3 threads (deploy/web.py).
     web = compose["services"]["web"]["environment"]
-    assert (web["WEB_CONCURRENCY"], web["WEB_THREADS"]) == ("2", "4")
+    assert (web["WEB_CONCURRENCY"], web["WEB_THREADS"]) == ("2", "3")
     command = compose["services"]["worker"]["command"]
     assert command[command.index("--processes") + 1] == "1"
 

@@ -221,7 +221,7 @@ REDGX_MAX_BLOCK_MS = env.int("REDGX_MAX_BLOCK_MS", default=25_000)
 # once and keeps the rest of its threads for other requests. The default leaves a
 # quarter of the web server's threads (WEB_THREADS, deploy/web.py) free.
 REDGX_MAX_BLOCKING_REQUESTS = env.int(
-    "REDGX_MAX_BLOCKING_REQUESTS", default=max(1, env.int("WEB_THREADS", default=4) * 3 // 4)
+    "REDGX_MAX_BLOCKING_REQUESTS", default=max(1, env.int("WEB_THREADS", default=3) * 3 // 4)
 )
 
 # Upstash-compatible API (/compat/upstash/ns/{namespace}): accept the API key in the
