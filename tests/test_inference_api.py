@@ -14,7 +14,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from apps.api.errors import Conflict
 from apps.core.redis import inference_redis
 from apps.data import views as data_views
-from apps.inference import admission, idempotency, reqids, stats
+from apps.inference import admission, idempotency, jobs, queues, reqids, stats
 from apps.inference.taskspecs import TASKS
 
 from .conftest import READ, WRITE, ApiClient, make_key
@@ -524,9 +524,37 @@ def test_quota_limit_replaces_namespace_setting(owner, settings):
     settings.REDGX_MAX_QUEUED_JOBS_PER_NAMESPACE = 100
     submit(owner, "embed", {"inputs": ["x"]})
 
-    admission.check_admission("embed", "alpha", SimpleNamespace(max_queued_jobs=5))
-    with pytest.raises(admission.QueueFull):
-        admission.check_admission("embed", "alpha", SimpleNamespace(max_queued_jobs=1))
+    assert admission.queue_limits(None).namespace == 100
+    assert admission.queue_limits(SimpleNamespace(max_queued_jobs=5)).namespace == 5
+    roomy = admission.queue_limits(SimpleNamespace(max_queued_jobs=5))
+    jobs.create_job("alpha", "embed", {"inputs": ["y"]}, limits=roomy)
+    full = admission.queue_limits(SimpleNamespace(max_queued_jobs=2))
+    with pytest.raises(queues.QueueFullError):
+        jobs.create_job("alpha", "embed", {"inputs": ["z"]}, limits=full)
+    assert job_count() == 2
+
+
+def test_concurrent_submits_never_overshoot_limit():
+    limits = queues.QueueLimits(task=1000, namespace=5)
+    outcomes = []
+
+    def submit_one(index: int) -> None:
+        try:
+            jobs.create_job("alpha", "embed", {"inputs": [f"text {index}"]}, limits=limits)
+            outcomes.append("queued")
+        except queues.QueueFullError as full:
+            outcomes.append((full.scope, full.limit))
+
+    threads = [threading.Thread(target=submit_one, args=(index,)) for index in range(30)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert outcomes.count("queued") == 5
+    assert outcomes.count(("namespace", 5)) == 25
+    assert queues.queue_depth("embed", "alpha") == 5
+    assert job_count() == 5
 
 
 @pytest.mark.parametrize("backlog, rate, expected", [(10, 0.0, 300), (10, 5.0, 2), (1, 100.0, 1), (10**6, 1.0, 300)])

@@ -5,8 +5,8 @@ backlog divided by the task's measured drain rate. When the inference Redis is c
 its ``maxmemory``, every submit gets 503 ``inference_redis_full``, because a full
 inference Redis would start failing the writes of jobs already accepted.
 
-The limits are checked before the job is stored, so concurrent submits can overshoot a
-limit by the number of requests in flight at once.
+The enqueue script checks the limits and queues the job in one step (apps.inference.queues),
+so concurrent submits cannot overshoot a limit.
 """
 
 import logging
@@ -30,12 +30,8 @@ MAX_RETRY_AFTER_S = 300
 MEMORY_SAMPLE_INTERVAL_S = 1.0
 
 
-def check_admission(task: str, namespace: str, quota=None) -> None:
-    """Raise 503 or 429 when a new job of ``task`` in ``namespace`` must not be queued.
-
-    ``quota`` is the API key's quota policy when it has one; its ``max_queued_jobs``
-    replaces REDGX_MAX_QUEUED_JOBS_PER_NAMESPACE.
-    """
+def check_memory(namespace: str) -> None:
+    """Raise 503 when the inference Redis is too full to take a new job."""
     if inference_redis_is_full():
         stats.record_rejection("inference_redis_full", namespace)
         raise ServiceUnavailable(
@@ -44,17 +40,19 @@ def check_admission(task: str, namespace: str, quota=None) -> None:
             retry_after=settings.REDGX_QUEUE_FULL_RETRY_AFTER_S,
         )
 
-    task_depth = queues.queue_depth(task)
-    if task_depth >= settings.REDGX_MAX_QUEUED_JOBS_PER_TASK:
-        _reject_queue_full(task, namespace, task_depth, settings.REDGX_MAX_QUEUED_JOBS_PER_TASK)
 
+def queue_limits(quota=None) -> queues.QueueLimits:
+    """Return the queue limits of a submit.
+
+    ``quota`` is the API key's quota policy when it has one; its ``max_queued_jobs``
+    replaces REDGX_MAX_QUEUED_JOBS_PER_NAMESPACE.
+    """
     namespace_limit = getattr(quota, "max_queued_jobs", None) or settings.REDGX_MAX_QUEUED_JOBS_PER_NAMESPACE
-    namespace_depth = queues.queue_depth(task, namespace)
-    if namespace_depth >= namespace_limit:
-        _reject_queue_full(task, namespace, namespace_depth, namespace_limit)
+    return queues.QueueLimits(task=settings.REDGX_MAX_QUEUED_JOBS_PER_TASK, namespace=namespace_limit)
 
 
-def _reject_queue_full(task: str, namespace: str, backlog: int, limit: int) -> None:
+def reject_queue_full(task: str, namespace: str, backlog: int, limit: int) -> None:
+    """Raise 429 queue_full with Retry-After from the task's drain rate, and count the rejection."""
     stats.record_rejection("queue_full", namespace)
     raise QueueFull(
         _("The '%(task)s' queue holds %(count)d waiting jobs, the limit is %(limit)d. Retry later.")

@@ -82,12 +82,19 @@ def is_valid_req_id(text: str) -> bool:
 
 
 def create_job(
-    namespace: str, task: str, payload: dict, *, req_id: str | None = None, deadline_at: float | None = None
+    namespace: str,
+    task: str,
+    payload: dict,
+    *,
+    req_id: str | None = None,
+    deadline_at: float | None = None,
+    limits: queues.QueueLimits = queues.NO_LIMITS,
 ) -> str:
     """Store and queue a job, then wake a worker; return its req_id.
 
-    Raises redis.exceptions.RedisError when the job could not be stored. A failed wake-up
-    is only logged: the job is queued, and the sweeper tops up wake-ups for queued jobs.
+    Raises queues.QueueFullError, storing nothing, when one of ``limits`` is reached, and
+    redis.exceptions.RedisError when the job could not be stored. A failed wake-up is only
+    logged: the job is queued, and the sweeper tops up wake-ups for queued jobs.
     """
     req_id = req_id or new_req_id()
     now = time.time()
@@ -104,7 +111,7 @@ def create_job(
         "retries": 0,
         "deliveries": 0,
     }
-    queues.enqueue(req_id, namespace, task, settings.REDGX_JOB_TTL_S, deadline_at, fields)
+    queues.enqueue(req_id, namespace, task, settings.REDGX_JOB_TTL_S, deadline_at, fields, limits)
     try:
         send_wakeup(task)
     except redis.exceptions.RedisError as exc:

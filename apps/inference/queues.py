@@ -19,6 +19,7 @@ whose job was cancelled, is discarded.
 
 import secrets
 import time
+from dataclasses import dataclass
 
 from redis.commands.core import Script
 
@@ -70,6 +71,13 @@ local function unqueue(task, ns, id)
   end
   redis.call('ZREM', 'redgx:delayed:' .. task, id)
 end
+local function depth(task)
+  local total = redis.call('ZCARD', 'redgx:delayed:' .. task)
+  for _, ns in ipairs(redis.call('LRANGE', 'redgx:ring:' .. task, 0, -1)) do
+    total = total + redis.call('LLEN', qkey(task, ns))
+  end
+  return total
+end
 local function promote_due(task, now)
   local due = redis.call('ZRANGEBYSCORE', 'redgx:delayed:' .. task, '-inf', now, 'LIMIT', 0, 100)
   for _, id in ipairs(due) do
@@ -80,16 +88,28 @@ local function promote_due(task, now)
 end
 """
 
-# ARGV: req_id, namespace, task, ttl_s, deadline_at, then field/value pairs of the hash.
+# ARGV: req_id, namespace, task, ttl_s, deadline_at, task limit, namespace limit (-1: none),
+# then field/value pairs of the hash. Returns {1} when queued, or {0, 'task' or 'namespace',
+# queued jobs} when that limit is reached. Checked and queued in one script, so concurrent
+# submits cannot overshoot a limit.
 _ENQUEUE = (
     _LUA_HELPERS
     + """
 local id, ns, task = ARGV[1], ARGV[2], ARGV[3]
-redis.call('HSET', jkey(id), unpack(ARGV, 6))
+local task_limit, ns_limit = tonumber(ARGV[6]), tonumber(ARGV[7])
+if task_limit >= 0 then
+  local total = depth(task)
+  if total >= task_limit then return {0, 'task', total} end
+end
+if ns_limit >= 0 then
+  local queued = redis.call('LLEN', qkey(task, ns))
+  if queued >= ns_limit then return {0, 'namespace', queued} end
+end
+redis.call('HSET', jkey(id), unpack(ARGV, 8))
 redis.call('EXPIRE', jkey(id), ARGV[4])
 push(task, ns, id, false)
 redis.call('ZADD', 'redgx:deadlines', ARGV[5], id)
-return 1
+return {1}
 """
 )
 
@@ -264,14 +284,7 @@ return due
 )
 
 # ARGV: task. Returns the number of queued jobs of the task: listed plus delayed.
-_DEPTH = """
-local task = ARGV[1]
-local total = redis.call('ZCARD', 'redgx:delayed:' .. task)
-for _, ns in ipairs(redis.call('LRANGE', 'redgx:ring:' .. task, 0, -1)) do
-  total = total + redis.call('LLEN', 'redgx:q:' .. task .. ':' .. ns)
-end
-return total
-"""
+_DEPTH = _LUA_HELPERS + "return depth(ARGV[1])"
 
 _scripts: dict[str, Script] = {}
 
@@ -295,8 +308,36 @@ def new_lease_token() -> str:
     return secrets.token_hex(16)
 
 
-def enqueue(req_id: str, namespace: str, task: str, ttl_s: int, deadline_at: float, fields: dict) -> None:
-    _run(_ENQUEUE, [req_id, namespace, task, ttl_s, repr(deadline_at), *_flatten(fields)])
+@dataclass(frozen=True)
+class QueueLimits:
+    """Most queued jobs of a task, and of one namespace within it; None for no limit."""
+
+    task: int | None = None
+    namespace: int | None = None
+
+
+NO_LIMITS = QueueLimits()
+
+
+class QueueFullError(Exception):
+    """A submit found a queue at its limit; ``scope`` is "task" or "namespace"."""
+
+    def __init__(self, scope: str, depth: int, limit: int):
+        super().__init__(f"{scope} queue holds {depth} jobs, the limit is {limit}")
+        self.scope, self.depth, self.limit = scope, depth, limit
+
+
+def enqueue(
+    req_id: str, namespace: str, task: str, ttl_s: int, deadline_at: float, fields: dict, limits: QueueLimits
+) -> None:
+    """Store and queue a job; raise QueueFullError, storing nothing, when a limit is reached."""
+    task_limit = -1 if limits.task is None else limits.task
+    namespace_limit = -1 if limits.namespace is None else limits.namespace
+    args = [req_id, namespace, task, ttl_s, repr(deadline_at), task_limit, namespace_limit, *_flatten(fields)]
+    reply = _run(_ENQUEUE, args)
+    if not reply[0]:
+        scope = reply[1].decode()
+        raise QueueFullError(scope, int(reply[2]), task_limit if scope == "task" else namespace_limit)
 
 
 def take(task: str, lease_s: float, *, max_scan: int = 50) -> tuple[str | None, str, list[str]]:

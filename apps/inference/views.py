@@ -23,7 +23,7 @@ from apps.data.views import blocking_slot
 from apps.pubsub.names import JOB_EVENTS_CHANNEL, redis_channel
 from apps.tenancy.permissions import Permission
 
-from . import admission, idempotency, jobs, reqids
+from . import admission, idempotency, jobs, queues, reqids
 from .taskspecs import TASKS, TaskSpec
 
 logger = logging.getLogger(__name__)
@@ -97,10 +97,13 @@ class InferenceViewSet(OperationViewSet):
 
     @staticmethod
     def _enqueue(request, namespace: str, task: str, payload: dict, req_id: str, deadline_s: int | None) -> None:
-        admission.check_admission(task, namespace, getattr(request.auth, "quota", None))
+        admission.check_memory(namespace)
+        limits = admission.queue_limits(getattr(request.auth, "quota", None))
         deadline_at = time.time() + deadline_s if deadline_s is not None else None
         try:
-            jobs.create_job(namespace, task, payload, req_id=req_id, deadline_at=deadline_at)
+            jobs.create_job(namespace, task, payload, req_id=req_id, deadline_at=deadline_at, limits=limits)
+        except queues.QueueFullError as full:
+            admission.reject_queue_full(task, namespace, full.depth, full.limit)
         except redis.exceptions.RedisError as exc:
             logger.warning("Could not queue job %s of task %s: %s", req_id, task, exc)
             raise ServiceUnavailable(_("Could not queue the request. Retry later."), code="queue_unavailable") from exc
