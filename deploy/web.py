@@ -8,9 +8,9 @@ Environment:
 
 - ``HOST``, ``PORT``: where to listen (127.0.0.1:8000).
 - ``WEB_CONCURRENCY``: worker processes (2). One per CPU core is the usual choice.
-- ``WEB_THREADS``: Python threads per worker (3). More threads mostly wait for the GIL, and 4
-  cost 5% more CPU per request than 3 (docs/benchmarks.md). A blocked read or ``?wait`` holds one, and
-  ``REDGX_MAX_BLOCKING_REQUESTS`` keeps a quarter of them free for other requests.
+- ``WEB_THREADS``: Python threads per worker (3). More threads mostly wait for the GIL: 4 cost
+  about 4% more CPU per request than 3 (docs/benchmarks.md). A blocked read or ``?wait``
+  occupies a thread, and ``REDGX_MAX_BLOCKING_REQUESTS`` keeps a quarter of them free.
 - ``WEB_BACKLOG``: pending connections the kernel queues (1024).
 - ``WEB_ACCESS_LOG``: any value turns on granian's access log on stderr.
 - ``PROMETHEUS_MULTIPROC_DIR``: emptied of an earlier run's files before the workers start.
