@@ -11,11 +11,11 @@ class CoreConfig(AppConfig):
     def ready(self):
         # Django closes every cache after each request. django-redis keeps its connection pools
         # open unless DJANGO_REDIS_CLOSE_CONNECTION is set, so that is work for nothing.
-        if not _closing_wanted():
+        if not _caches_need_closing():
             signals.request_finished.disconnect(close_caches)
 
 
-def _closing_wanted() -> bool:
+def _caches_need_closing() -> bool:
     from django.conf import settings
 
     return getattr(settings, "DJANGO_REDIS_CLOSE_CONNECTION", False) or any(

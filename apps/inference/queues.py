@@ -310,7 +310,7 @@ def new_lease_token() -> str:
 
 @dataclass(frozen=True)
 class QueueLimits:
-    """Most queued jobs of a task, and of one namespace within it; None for no limit."""
+    """Maximum queued jobs of a task, and of one namespace within it; None for no limit."""
 
     task: int | None = None
     namespace: int | None = None
