@@ -133,14 +133,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--get-only", action="store_true", help="Skip the PUT variants.")
     args = parser.parse_args(argv)
-    if not 1 <= args.duration <= serving.MAX_DURATION_S:
-        parser.error(f"--duration must be 1 to {serving.MAX_DURATION_S} seconds, got {args.duration}")
-    if not 0 <= args.warmup <= serving.MAX_DURATION_S:
-        parser.error(f"--warmup must be 0 to {serving.MAX_DURATION_S} seconds, got {args.warmup}")
-    if not 1 <= args.rounds <= serving.MAX_ROUNDS:
-        parser.error(f"--rounds must be 1 to {serving.MAX_ROUNDS}, got {args.rounds}")
-    if args.connections < serving.WRK_THREADS:
-        parser.error(f"--connections must be at least {serving.WRK_THREADS}, got {args.connections}")
+    serving.check_load_args(parser, args)
     return args
 
 

@@ -65,10 +65,7 @@ def parse_args(argv):
         help="Also run both pipelines on this commit's code, for a before/after comparison.",
     )
     args = parser.parse_args(argv)
-    if not 1 <= args.duration <= serving.MAX_DURATION_S:
-        parser.error(f"--duration must be 1 to {serving.MAX_DURATION_S}, got {args.duration}")
-    if not 1 <= args.rounds <= serving.MAX_ROUNDS:
-        parser.error(f"--rounds must be 1 to {serving.MAX_ROUNDS}, got {args.rounds}")
+    serving.check_load_args(parser, args)
     return args
 
 

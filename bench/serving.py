@@ -617,6 +617,20 @@ def format_summary(results: list[Result], variants: list[Variant]) -> str:
     return "\n".join(lines)
 
 
+def check_load_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Reject --duration, --rounds, and --warmup and --connections where a bench has them, out of range."""
+    if not 1 <= args.duration <= MAX_DURATION_S:
+        parser.error(f"--duration must be 1 to {MAX_DURATION_S} seconds, got {args.duration}")
+    if not 1 <= args.rounds <= MAX_ROUNDS:
+        parser.error(f"--rounds must be 1 to {MAX_ROUNDS}, got {args.rounds}")
+    warmup = getattr(args, "warmup", 0)
+    if not 0 <= warmup <= MAX_DURATION_S:
+        parser.error(f"--warmup must be 0 to {MAX_DURATION_S} seconds, got {warmup}")
+    connections = getattr(args, "connections", WRK_THREADS)
+    if connections < WRK_THREADS:
+        parser.error(f"--connections must be at least {WRK_THREADS} (one per wrk thread), got {connections}")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -638,14 +652,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
 
-    if not 1 <= args.duration <= MAX_DURATION_S:
-        parser.error(f"--duration must be 1 to {MAX_DURATION_S} seconds, got {args.duration}")
-    if not 0 <= args.warmup <= MAX_DURATION_S:
-        parser.error(f"--warmup must be 0 to {MAX_DURATION_S} seconds, got {args.warmup}")
-    if not 1 <= args.rounds <= MAX_ROUNDS:
-        parser.error(f"--rounds must be 1 to {MAX_ROUNDS}, got {args.rounds}")
-    if args.connections < WRK_THREADS:
-        parser.error(f"--connections must be at least {WRK_THREADS} (one per wrk thread), got {args.connections}")
+    check_load_args(parser, args)
     requested = args.variants.split(",")
     unknown = [name for name in requested if name not in names]
     if unknown:

@@ -130,10 +130,7 @@ def parse_args(argv):
         "--overload-runs", type=int, default=3, help="Back-to-back wrk runs of the overload part, 0 to 30 (0 skips it)."
     )
     args = parser.parse_args(argv)
-    if not 1 <= args.duration <= serving.MAX_DURATION_S:
-        parser.error(f"--duration must be 1 to {serving.MAX_DURATION_S}, got {args.duration}")
-    if not 1 <= args.rounds <= serving.MAX_ROUNDS:
-        parser.error(f"--rounds must be 1 to {serving.MAX_ROUNDS}, got {args.rounds}")
+    serving.check_load_args(parser, args)
     if not 0 <= args.overload_runs <= 30:
         parser.error(f"--overload-runs must be 0 to 30, got {args.overload_runs}")
     return args
