@@ -17,7 +17,6 @@ Environment:
 """
 
 import os
-import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -61,7 +60,7 @@ def build_server():
 
 
 def main() -> None:
-    sys.path.insert(0, str(REPO))
+    # Relative paths in the environment (PROMETHEUS_MULTIPROC_DIR in the Procfile) start here.
     os.chdir(REPO)
     directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if directory:
