@@ -133,7 +133,7 @@ def gunicorn_variant(name: str, worker_class: str, workers: int, threads: int, m
 
 
 def web_variant(name: str, workers: int = 2, threads: int = 3, method: str = "GET") -> Variant:
-    """The REST API as deployed: granian through deploy/web.py (the Procfile's web process)."""
+    """Return the REST API as deployed: granian through deploy/web.py (the Procfile's web process)."""
     return Variant(
         name=name,
         description=f"granian (deploy/web.py), {workers} workers x {threads} thread(s)",

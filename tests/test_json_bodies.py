@@ -9,10 +9,10 @@ from apps.api.parsers import InvalidJson, has_lone_surrogate, loads
 
 from .conftest import stored_key, stored_keys, stored_redis
 
-LONE = [r'"\ud800"', r'"a\udfffb"', r'"\uDBFF"', r'"\ud83d"']
+LONE_SURROGATES = [r'"\ud800"', r'"a\udfffb"', r'"\uDBFF"', r'"\ud83d"']
 
 
-@pytest.mark.parametrize("text", LONE)
+@pytest.mark.parametrize("text", LONE_SURROGATES)
 def test_loads_rejects_lone_surrogate(text):
     with pytest.raises(InvalidJson):
         loads(b'{"value": ' + text.encode() + b"}")
@@ -34,7 +34,7 @@ def test_walk_finds_surrogate_in_keys_and_lists():
     assert not has_lone_surrogate({"ok": [1, 2.5, None, True, "plain"]})
 
 
-@pytest.mark.parametrize("text", LONE)
+@pytest.mark.parametrize("text", LONE_SURROGATES)
 def test_kv_put_with_lone_surrogate_is_400(owner, text):
     response = owner.put("/api/v1/ns/alpha/kv/k", raw=b'{"value": ' + text.encode() + b"}")
     body = response.json()

@@ -50,7 +50,8 @@ def loads(raw: bytes):
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidJson(str(exc)) from None
     if _SURROGATE_ESCAPE.search(raw) and has_lone_surrogate(value):
-        raise InvalidJson(_("a string contains a lone surrogate (\\ud800 to \\udfff), which is not Unicode text"))
+        message = _("a string contains a lone surrogate (\\ud800 to \\udfff); send text as UTF-8 or as surrogate pairs")
+        raise InvalidJson(message)
     return value
 
 

@@ -140,10 +140,10 @@ def _thread_connection():
     command and its reply, so no unread reply can stay on it.
     """
     pool = inference_redis().connection_pool
-    kept = getattr(_thread_state, "kept", None)
-    if kept is None or kept[0] is not pool or kept[1] != os.getpid():
-        kept = _thread_state.kept = (pool, os.getpid(), pool.get_connection())
-    return kept[2]
+    owned = getattr(_thread_state, "owned", None)
+    if owned is None or owned[0] is not pool or owned[1] != os.getpid():
+        owned = _thread_state.owned = (pool, os.getpid(), pool.get_connection())
+    return owned[2]
 
 
 def _log_failure(exc: Exception) -> None:

@@ -2,8 +2,8 @@
 
 granian builds each WSGI environ on top of a copy of ``os.environ``, so ``request.META``
 also contains the process's settings (``DATABASE_URL``, ``DJANGO_SECRET_KEY`` and the rest).
-Django's reporter hides only names that look secret; this filter shows a report (the
-DEBUG error page, an e-mail to ADMINS) only the request's CGI and header variables.
+Django's reporter hides only names that look secret. This filter gives a report (the DEBUG
+error page, an e-mail to ADMINS) only the request's CGI and header variables.
 """
 
 import os

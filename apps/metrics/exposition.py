@@ -1,7 +1,7 @@
 """The registry that /metrics and the worker's exporter render.
 
 With PROMETHEUS_MULTIPROC_DIR set, values come from the files that every process of the
-server writes there, so a scrape sees the sum over granian's or Dramatiq's processes.
+server writes there, so a scrape reads the sum over granian's or Dramatiq's processes.
 Without it (a single process, as in development) they come from this process's own registry.
 """
 
